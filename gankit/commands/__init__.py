@@ -1,0 +1,1 @@
+"""One module per ``gankit`` command (see :mod:`gankit.cli`)."""

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gankit.errors import RegistryError, did_you_mean
+from gankit.errors import RegistryError, suggestion
 
 KINDS = ("generators", "discriminators", "losses", "datasets", "metrics", "feature_extractors")
 
@@ -74,7 +74,11 @@ class Registry:
 
     @property
     def singular(self) -> str:
-        return self.kind[:-1] if self.kind.endswith("s") else self.kind
+        """``generators`` -> ``generator``, ``losses`` -> ``loss``."""
+        for plural, single in (("sses", "ss"), ("s", "")):
+            if self.kind.endswith(plural):
+                return self.kind[: -len(plural)] + single
+        return self.kind
 
     def register(self, name: str, obj: Callable[..., Any] | None = None, *, plugin: str | None = None):
         """Register ``obj`` under ``name``; without ``obj``, return a decorator."""
@@ -126,10 +130,7 @@ class Registry:
 
     def unknown_message(self, name: object) -> str:
         """"'x' is not a registered generator; did you mean 'y'?" plus the full list."""
-        matches = did_you_mean(str(name), self._entries)
-        msg = f"{name!r} is not a registered {self.singular}"
-        if matches:
-            msg += "; did you mean " + " or ".join(f"'{m}'" for m in matches) + "?"
+        msg = f"{name!r} is not a registered {self.singular}{suggestion(str(name), self._entries)}"
         plugins = sorted({e.plugin for e in self._entries.values()})
         registered = ", ".join(self.list()) or "(none)"
         msg += f"\n    registered: {registered}"

@@ -14,9 +14,13 @@ from gankit.data.common import BadImage
 
 def register_datasets(datasets) -> None:
     """Register the built-in datasets into the ``datasets`` registry."""
-    from gankit.data import digits
+    from gankit.data import celeba, cifar10, digits, imagefolder, mnist
 
     datasets.register("digits", digits.digits)
+    datasets.register("imagefolder", imagefolder.imagefolder)
+    datasets.register("celeba", celeba.celeba)
+    datasets.register("mnist", mnist.mnist)
+    datasets.register("cifar10", cifar10.cifar10)
 
 
 __all__ = ["BadImage", "register_datasets"]

@@ -160,13 +160,14 @@ def validate(
             continue  # already reported by the schema
         reg = host.registry(kind)
         if name not in reg:
-            problems.append(f"{path}.name: {reg.unknown_message(name)}{origin(path + '.name')}")
+            first, _, rest = reg.unknown_message(name).partition("\n")
+            problems.append(f"{path}.name: {first}{origin(path + '.name')}\n{rest}")
             continue
         keys = DATA_KEYS if path == "data" else ()
         args = {k: v for k, v in (section or {}).items() if k != "name" and k not in keys}
         found, coerced[path] = check_arguments(
             path, f"{reg.singular} '{name}'", reg.get(name), args,
-            injected=injected, other_keys=keys, origin=origin,
+            injected=injected, other_keys=keys + ("name",), origin=origin,
         )
         problems += found
 
@@ -185,7 +186,7 @@ def validate(
             continue
         args = {k: v for k, v in section.items() if k != "name"}
         found, coerced[path] = check_arguments(
-            path, f"optimizer '{name}'", OPTIMIZERS[name], args, injected=("params",), origin=origin
+            path, f"optimizer '{name}'", OPTIMIZERS[name], args, injected=("params",), other_keys=("name",), origin=origin
         )
         problems += found
 
@@ -197,7 +198,8 @@ def validate(
             problems.append(f"eval.metrics.{i}: {reg.unknown_message(metric)}")
 
     if problems:
-        raise RecipeError(source, problems)
+        # A key can fail both the schema and the component's signature (optim.g.lr): say it once.
+        raise RecipeError(source, list(dict.fromkeys(problems)))
     for path, args in coerced.items():  # keep the coerced values ("2e-4" -> 0.0002)
         *parents, leaf = path.split(".")
         node = recipe
@@ -220,4 +222,4 @@ def resolved(recipe: Recipe) -> dict[str, Any]:
 
 
 def dump(data: dict[str, Any]) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)

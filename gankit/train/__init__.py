@@ -1,0 +1,1 @@
+"""Training: building the parts, the GAN step, the loop, checkpoints and resume."""

@@ -1,0 +1,55 @@
+"""``gankit run --resume``: the recipe a checkpoint was trained with, plus allowed overrides.
+
+Only settings that do not change the model, the data or the optimisation may
+change on resume: how long to train, how often to log, sample, checkpoint and
+evaluate, the logging and evaluation sections, the device and the number of
+data workers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gankit.errors import RecipeError
+from gankit.recipe.load import resolved, validate
+from gankit.recipe.schema import Recipe
+from gankit.train.checkpoint import find_checkpoint, load_checkpoint
+
+ALLOWED = (
+    "train.steps", "train.epochs", "train.sample_every", "train.checkpoint_every", "train.log_every",
+    "eval", "log", "device", "data.workers", "out_dir",
+)
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: data}
+
+
+def _allowed(key: str) -> bool:
+    return any(key == a or key.startswith(a + ".") for a in ALLOWED)
+
+
+def prepare_resume(path: str | Path, overrides: list[str]) -> tuple[Recipe, dict[str, Any], Path]:
+    """The recipe to continue with, the loaded checkpoint and the run directory."""
+    ckpt_path = find_checkpoint(path)
+    ckpt = load_checkpoint(ckpt_path)
+    run_dir = ckpt_path.parent.parent
+    source = f"{ckpt_path} (the run's recipe)"
+    recipe = validate(ckpt["recipe"], source, overrides)
+    before, after = _flatten(ckpt["recipe"]), _flatten(resolved(recipe))
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    refused = [
+        f"{k}: cannot change when resuming (was {before.get(k)!r}, now {after.get(k)!r}); "
+        "start a new run to change it"
+        for k in changed if not _allowed(k)
+    ]
+    if refused:
+        refused.append("allowed on resume: " + ", ".join(ALLOWED))
+        raise RecipeError(source, refused)
+    return recipe, ckpt, run_dir

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import pytest
 
 from helpers import TINY
+
+# wandb costs seconds per run; tests that check wandb turn it back on themselves.
+os.environ["WANDB_MODE"] = "disabled"
 
 
 @pytest.fixture(autouse=True)

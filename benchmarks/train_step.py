@@ -102,7 +102,7 @@ class GankitLoop:
     def __init__(self, images, batch_size, device, out_dir):
         import gankit
         from gankit.recipe import validate
-        from gankit.train.loop import Trainer, _StopRequest
+        from gankit.training.loop import Trainer, _StopRequest
 
         datasets = gankit.registry("datasets")
         if "benchmark_images" not in datasets:
@@ -118,7 +118,7 @@ class GankitLoop:
         self.trainer = Trainer(recipe)
         self.trainer._setup()
         from gankit.loggers.factory import make_loggers
-        from gankit.train.progress import Progress
+        from gankit.training.progress import Progress
 
         self.trainer.logger = make_loggers(recipe, self.trainer.run_dir)
         self.trainer.progress = Progress("none", 10**9, 0)

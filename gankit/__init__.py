@@ -20,7 +20,7 @@ def load_recipe(path, overrides=()):
 
 def train(recipe, **kwargs):
     """Train ``recipe`` (a validated :class:`gankit.recipe.Recipe`); returns the run directory."""
-    from gankit.train.loop import train as _train
+    from gankit.training.loop import train as _train
 
     return _train(recipe, **kwargs)
 

@@ -14,7 +14,7 @@ from gankit import __version__
 from gankit.errors import GankitError
 
 # Each module defines NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMANDS = ["run", "validate", "sample", "plugins", "list"]
+COMMANDS = ["run", "validate", "sample", "plugins", "list", "compare", "report", "eval", "weights", "new_plugin"]
 
 
 def build_parser() -> argparse.ArgumentParser:

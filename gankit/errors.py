@@ -46,8 +46,14 @@ class CheckpointError(GankitError):
 
 
 def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
-    """The closest matches of ``word`` among ``choices`` (best first)."""
-    return difflib.get_close_matches(str(word), list(choices), n=n, cutoff=0.6)
+    """The closest matches of ``word`` among ``choices`` (best first); near-ties only."""
+    matches = difflib.get_close_matches(str(word), list(choices), n=n, cutoff=0.6)
+
+    def score(m: str) -> float:
+        return difflib.SequenceMatcher(None, str(word), m).ratio()
+
+    # 'stpes' -> 'steps', not also 'd_steps': offer a second match only when it is nearly as close.
+    return [m for m in matches if score(m) >= score(matches[0]) - 0.05] if matches else []
 
 
 def suggestion(word: str, choices: Iterable[str], prefix: str = "") -> str:

@@ -4,6 +4,12 @@ gankit's own components register through the same hook as third-party ones.
 Installed packages that declare ``[project.entry-points.gankit]`` load
 automatically unless ``GANKIT_DISABLE_PLUGIN_AUTOLOAD=1``; a recipe's
 ``plugins:`` list adds modules or ``.py`` files for one run.
+
+A broken plugin is named in the error, whatever it does wrong: raising (or
+calling ``sys.exit``) on import, a hook with arguments the spec does not have,
+a component name or plugin name that is already taken, raising while it
+registers. With autoload on, every broken installed plugin is listed, each
+with its package and version.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from gankit.registry import KINDS, Registry, registering_as
 
 ENTRY_POINT_GROUP = "gankit"
 AUTOLOAD_ENV = "GANKIT_DISABLE_PLUGIN_AUTOLOAD"
+# What importing a plugin may raise that must not end gankit: everything but Ctrl-C.
+IMPORT_FAILURES = (Exception, SystemExit)
 
 
 @dataclass
@@ -69,8 +77,14 @@ class PluginHost:
     # -- loading -----------------------------------------------------------------
     def add(self, module: ModuleType, name: str, version: str, origin: str) -> PluginInfo:
         """Register ``module`` as plugin ``name`` and run its registration hook."""
+        if self.pm.is_registered(module):  # loaded already, maybe under another name (entry point vs recipe)
+            return self.plugins[self.pm.get_name(module)]
         if name in self.plugins:
-            return self.plugins[name]
+            first = self.plugins[name]
+            raise PluginError(
+                f"plugin name '{name}' is taken twice: by {first.origin} ({first.version}) and by {origin} ({version}); "
+                "rename one of the entry points"
+            )
         try:
             self.pm.register(module, name=name)
             self.pm.check_pending()  # a misspelt hook name fails here, loudly
@@ -80,14 +94,15 @@ class PluginHost:
         info = PluginInfo(name, version, origin)
         before = {k: set(r.list()) for k, r in self.registries.items()}
         impls = [i for i in self.pm.hook.gankit_register.get_hookimpls() if i.plugin is module]
+        offered = {"registry": self.registry}  # the hookspec's arguments; a hook may take fewer
         try:
             with registering_as(name):
                 for impl in impls:
-                    impl.function(registry=self.registry)
+                    impl.function(**{arg: offered[arg] for arg in impl.argnames})
         except RegistryError:
             self._forget(module)
             raise
-        except Exception as exc:
+        except IMPORT_FAILURES as exc:
             self._forget(module)
             raise PluginError(
                 f"plugin '{name}' ({origin}) failed while registering: {type(exc).__name__}: {exc}"
@@ -104,19 +119,32 @@ class PluginHost:
             self.pm.unregister(module)
 
     def load_entry_points(self) -> None:
-        """Load every installed package of the ``gankit`` entry-point group."""
+        """Load every installed package of the ``gankit`` entry-point group.
+
+        One broken package does not stop the others from loading, nor hide
+        another broken one: the error lists each, with its package.
+        """
+        broken: list[tuple[str, str]] = []  # (message, package)
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
             try:
                 module = ep.load()
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin '{ep.name}' (entry point of package {dist} {version}) failed to import: "
-                    f"{type(exc).__name__}: {exc}\n"
-                    f"    fix or uninstall {dist}, or set {AUTOLOAD_ENV}=1 to skip installed plugins"
-                ) from None
-            self.add(module, ep.name, version, f"entry point of {dist}")
+            except IMPORT_FAILURES as exc:
+                broken.append((f"plugin '{ep.name}' (entry point of package {dist} {version}) failed to import: "
+                               f"{type(exc).__name__}: {exc}", dist))
+                continue
+            try:
+                self.add(module, ep.name, version, f"entry point of {dist}")
+            except (PluginError, RegistryError) as exc:
+                broken.append((str(exc), dist))
+        if broken:
+            packages = ", ".join(dict.fromkeys(d for _, d in broken))
+            head = "an installed plugin is broken" if len(broken) == 1 else f"{len(broken)} installed plugins are broken"
+            raise PluginError(
+                f"{head}:\n" + "\n".join(f"  {msg}" for msg, _ in broken)
+                + f"\n    fix or uninstall {packages}, or set {AUTOLOAD_ENV}=1 to skip installed plugins"
+            )
 
     def load(self, spec: str, base_dir: Path | None = None) -> PluginInfo:
         """Load a recipe-named plugin: an importable module name or a ``.py`` file."""
@@ -138,7 +166,7 @@ class PluginHost:
                 module = importlib.util.module_from_spec(mod_spec)
                 sys.modules[mod_name] = module
                 mod_spec.loader.exec_module(module)
-            except Exception as exc:
+            except IMPORT_FAILURES as exc:
                 sys.modules.pop(mod_name, None)
                 raise PluginError(
                     f"plugin file '{spec}' failed to import: {type(exc).__name__}: {exc}"
@@ -148,7 +176,7 @@ class PluginHost:
             return self.plugins[spec]
         try:
             module = importlib.import_module(spec)
-        except Exception as exc:
+        except IMPORT_FAILURES as exc:
             raise PluginError(f"plugin module '{spec}' failed to import: {type(exc).__name__}: {exc}") from None
         return self.add(module, spec, _module_version(module), "recipe")
 

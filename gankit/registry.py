@@ -24,7 +24,10 @@ from typing import Any
 
 from gankit.errors import RegistryError, suggestion
 
-KINDS = ("generators", "discriminators", "losses", "datasets", "metrics", "feature_extractors")
+KINDS = (
+    "generators", "discriminators", "losses", "datasets", "metrics", "feature_extractors",
+    "regularizers", "augmentations",
+)
 
 # The plugin whose hook is running; set by the plugin manager so that every
 # registration made inside a hook is attributed to that plugin.

@@ -18,7 +18,7 @@ fi
 
 extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
-pip install -q -e ".${extras}" -e plugins/dcgan
+pip install -q -e ".${extras}" -e plugins/dcgan -e plugins/sngan
 
 if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
     # The HTML report is checked in a real headless browser; its test skips without one.

@@ -145,9 +145,9 @@ def test_resume_continues_the_same_wandb_run(tiny, offline):
 
 
 def _patched_step(monkeypatch, on_second_call):
-    import gankit.train.loop as loop
+    from gankit.training.step import GANStep
 
-    real, calls = loop.gan_step, []
+    real, calls = GANStep.__call__, []
 
     def step(*args, **kwargs):
         calls.append(1)
@@ -155,7 +155,7 @@ def _patched_step(monkeypatch, on_second_call):
             on_second_call()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "gan_step", step)
+    monkeypatch.setattr(GANStep, "__call__", step)
 
 
 def test_a_run_that_raises_marks_its_wandb_run_failed(tiny, offline, monkeypatch):

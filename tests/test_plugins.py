@@ -34,7 +34,7 @@ def test_dcgan_comes_from_its_installed_entry_point():
     info = get_host().plugins["dcgan"]
     assert "gankit-dcgan" in info.origin
     assert info.version == "0.1.0"
-    assert info.registered == {"generators": ["dcgan"], "discriminators": ["dcgan"]}
+    assert info.registered == {"generators": ["dcgan", "dcgan_cond"], "discriminators": ["dcgan", "dcgan_projection"]}
 
 
 def test_autoload_can_be_turned_off(monkeypatch):
@@ -50,7 +50,7 @@ def test_local_plugin_file_named_in_recipe(tmp_path, tiny):
     tiny["generator"] = {"name": "tiny_linear", "nz": 4}
     recipe = validate(tiny, "recipe.yaml", base_dir=tmp_path)
     assert recipe.generator.name == "tiny_linear"
-    from gankit.train.loop import train
+    from gankit.training.loop import train
 
     run_dir = train(recipe)
     assert (run_dir / "checkpoints" / "last.pt").is_file()

@@ -43,7 +43,7 @@ def test_unknown_keys_everywhere_with_did_you_mean(tiny):
     tiny["data"]["batchsize"] = 3
     tiny["optim"] = {"g": {"name": "adam", "lrr": 0.1}}
     found = "\n".join(problems(tiny))
-    assert "train.stpes: unknown key; did you mean 'train.steps'?" in found
+    assert "train.stpes: unknown key; did you mean 'train.steps'" in found
     assert "generatr: unknown key; did you mean 'generator'?" in found
     assert "generator.ngff: unknown key; did you mean 'generator.ngf'?" in found
     assert "generator 'dcgan' accepts: nz, ngf" in found
@@ -138,7 +138,7 @@ def test_cli_mistakes_exit_2_without_traceback(tiny, write_recipe):
 
 def test_missing_data_folder_is_a_clear_error_before_training(tiny):
     tiny["data"] = {"name": "imagefolder", "root": "/nonexistent/celeba", "image_size": 16, "channels": 3}
-    from gankit.train.loop import train
+    from gankit.training.loop import train
 
     with pytest.raises(GankitError, match="/nonexistent/celeba"):
         train(validate(tiny))

@@ -7,27 +7,15 @@ import sys
 import time
 
 import pytest
-import torch
 from PIL import Image
 
 from gankit.errors import DataError, RecipeError
 from gankit.recipe import validate
-from gankit.train.checkpoint import load_checkpoint
-from gankit.train.loop import train
-from gankit.train.resume import prepare_resume
-from gankit.train.loop import Trainer
-from helpers import REPO, SHARED_DATA, only_run_dir, run_cli
-
-
-def states_equal(a: dict, b: dict) -> bool:
-    """Bit-identical nested state (tensors compared with torch.equal)."""
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(states_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(states_equal(x, y) for x, y in zip(a, b))
-    return a == b
+from gankit.training.checkpoint import load_checkpoint
+from gankit.training.loop import train
+from gankit.training.resume import prepare_resume
+from gankit.training.loop import Trainer
+from helpers import REPO, SHARED_DATA, only_run_dir, run_cli, states_equal
 
 
 def final_state(run_dir):

@@ -5,7 +5,10 @@
     gankit run --resume runs/quickstart/20261130-120000-ab12 train.steps=2000
 
 Ctrl-C (or SIGTERM) saves a checkpoint and exits with 130 (143); the run
-resumes from it exactly.
+resumes from it exactly. A second Ctrl-C stops at once (the last checkpoint
+is kept). A run stopped by non-finite losses or gradients exits with 3
+(``health.on_nonfinite: stop``); its last good checkpoint is kept. A mistake
+in the recipe, the data or a plugin, or a full disk, exits with 2.
 """
 
 from __future__ import annotations
@@ -22,13 +25,26 @@ def add_arguments(parser) -> None:
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run directory (or a checkpoint file)")
 
 
+def _last_words(text: str) -> None:
+    """Print the run's last line; a further Ctrl-C meanwhile must not turn it into a traceback."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        print(text, file=sys.stderr, flush=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run(args) -> int:
     from gankit.errors import GankitError
     from gankit.recipe import load_recipe
-    from gankit.train.loop import RunInterrupted, Trainer
-    from gankit.train.resume import prepare_resume
+    from gankit.training.loop import RunInterrupted, Trainer
+    from gankit.training.nonfinite import TrainingStopped
+    from gankit.training.resume import prepare_resume
 
     overrides = list(args.overrides)
+    trainer = None
     try:
         if args.resume:
             if args.recipe:  # `gankit run --resume DIR a=b`: argparse saw a=b as the recipe
@@ -42,8 +58,14 @@ def run(args) -> int:
             recipe = load_recipe(args.recipe, overrides)
             trainer = Trainer(recipe, source=args.recipe, overrides=overrides)
         run_dir = trainer.run()
-    except RunInterrupted as exc:
-        print(str(exc), file=sys.stderr)
+    except (RunInterrupted, TrainingStopped) as exc:
+        _last_words(str(exc))
         return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C before training started, or a second one as the run was ending
+        run_dir = getattr(trainer, "run_dir", None)
+        kept = run_dir is not None and (run_dir / "checkpoints" / "last.pt").is_file()
+        _last_words("interrupted (SIGINT): stopped at once" + (
+            f", last checkpoint kept; resume with: gankit run --resume {run_dir}" if kept else ""))
+        return 130
     print(f"run finished: {run_dir}", file=sys.stderr)
     return 0

@@ -13,17 +13,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--grid", action="store_true", help="write one grid image instead of N files")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latent vectors (default 0)")
+    parser.add_argument("--class", dest="cls", type=int, metavar="K",
+                        help="class-conditional generators: only class K (default: every class in turn)")
+    parser.add_argument("--raw", action="store_true", help="use the raw generator even when the run kept an EMA")
     parser.add_argument("--device", default="auto")
 
 
 def run(args) -> int:
     from pathlib import Path
 
+    from gankit.conditional import class_labels, cycle_labels, num_classes
     from gankit.errors import GankitError
     from gankit.recipe import validate
-    from gankit.train.build import build_generator, resolve_device
-    from gankit.train.checkpoint import find_checkpoint, load_checkpoint, load_state
-    from gankit.train.sampling import fixed_noise, generate, save_grid
+    from gankit.training.build import build_generator, resolve_device
+    from gankit.training.checkpoint import find_checkpoint, load_checkpoint, load_state
+    from gankit.training.sampling import fixed_noise, generate, save_grid
 
     if args.num < 1:
         raise GankitError(f"--num must be at least 1, got {args.num}")
@@ -32,8 +36,18 @@ def run(args) -> int:
     recipe = validate(ckpt["recipe"], f"{path} (the run's recipe)")
     device = resolve_device(args.device)
     G = build_generator(recipe).to(device)
-    load_state(G, ckpt["generator"], "generator", str(path))
-    images = generate(G, fixed_noise(args.num, G.nz, args.seed, device))
+    ema = ckpt.get("ema") if not args.raw else None
+    # The EMA generator, when the run kept one, is what the run's own samples and evaluations used.
+    load_state(G, ema["generator"] if ema else ckpt["generator"], "generator", str(path))
+    classes = num_classes(G)
+    labels = None
+    if args.cls is not None:
+        if classes is None:
+            raise GankitError(f"--class {args.cls}: generator '{recipe.generator.name}' is not class-conditional")
+        labels = class_labels(args.num, classes, args.cls, device)
+    elif classes is not None:
+        labels = cycle_labels(args.num, classes, device)
+    images = generate(G, fixed_noise(args.num, G.nz, args.seed, device), labels=labels)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.grid:

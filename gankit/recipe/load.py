@@ -3,11 +3,16 @@
 Validation is complete before any model is built or any data is read, and
 reports every problem at once: unknown keys (with did-you-mean), wrong types,
 unknown component names, and arguments a component does not accept.
+
+Hostile YAML is refused before anything looks at its values (see
+:mod:`gankit.recipe.hostile`); Python tags never construct anything
+(``yaml.safe_load``).
 """
 
 from __future__ import annotations
 
 import copy
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,7 @@ from pydantic import ValidationError
 from gankit.errors import GankitError, PluginError, RecipeError, RegistryError, suggestion
 from gankit.plugins import PluginHost, get_host
 from gankit.recipe.components import check_arguments
+from gankit.recipe.hostile import MAX_DEPTH, structure_problem, value_problems
 from gankit.recipe.optimizers import OPTIMIZERS
 from gankit.recipe.schema import DataSection, OptimizerSpec, Recipe, section_fields
 
@@ -29,6 +35,9 @@ COMPONENTS = (
 )
 DATA_KEYS = tuple(n for n in DataSection.model_fields if n != "name")
 OPTIM_KEYS = tuple(n for n in OptimizerSpec.model_fields if n != "name")
+_repr = reprlib.Repr()  # error messages quote a value, never a megabyte of it
+_repr.maxstring, _repr.maxother, _repr.maxlist, _repr.maxdict, _repr.maxlevel = 60, 60, 5, 5, 2
+_short = _repr.repr
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -41,6 +50,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as f:
             raw = yaml.safe_load(f)
+    except RecursionError:
+        raise RecipeError(str(path), [f"not valid YAML: nested more than Python can read (keep it under {MAX_DEPTH} levels)"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -61,7 +72,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ValueError(f"override '{text}' is not of the form key.path=value")
     try:
         parsed = yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         parsed = value  # not YAML: take it as the plain string it looks like
     return [p.strip() for p in parts], parsed
 
@@ -112,8 +123,20 @@ def _schema_problems(exc: ValidationError, origin) -> list[str]:
         elif err["type"] == "missing":
             problems.append(f"{path}: missing; this key is required")
         else:
-            problems.append(f"{path}: {err['msg']} (got {err['input']!r}){origin(path)}")
+            problems.append(f"{path}: {err['msg']} (got {_short(err['input'])}){origin(path)}")
     return problems
+
+
+def _component_sections(raw: dict[str, Any]):
+    """(path, registry kind, injected arguments, section dict or None) of every component in ``raw``."""
+    for path, kind, injected in COMPONENTS:
+        yield path, kind, injected, _section(raw, path)
+    if isinstance(raw.get("augment"), dict):
+        yield "augment", "augmentations", (), raw["augment"]
+    regularizers = raw.get("regularizers")
+    for i, section in enumerate(regularizers if isinstance(regularizers, list) else []):
+        if isinstance(section, dict):
+            yield f"regularizers.{i}", "regularizers", (), section
 
 
 def _section(raw: dict[str, Any], path: str) -> dict[str, Any] | None:
@@ -132,7 +155,14 @@ def validate(
 ) -> Recipe:
     """A validated :class:`Recipe`, or a :class:`RecipeError` listing every problem."""
     host = host or get_host()
+    # Before anything else looks at (or copies, or prints) the values: a bomb must cost nothing.
+    shape = structure_problem(raw)
+    if shape:
+        raise RecipeError(source, [shape])
     raw, origins, problems = apply_overrides(raw, list(overrides))
+    shape = structure_problem(raw)  # what the overrides brought
+    if shape:
+        raise RecipeError(source, [shape])
 
     def origin(path: str) -> str:
         return f" (from override '{origins[path]}')" if path in origins else ""
@@ -152,8 +182,7 @@ def validate(
                 problems.append(f"plugins.{i}: {exc}")
 
     coerced: dict[str, dict[str, Any]] = {}
-    for path, kind, injected in COMPONENTS:
-        section = _section(raw, path)
+    for path, kind, injected, section in _component_sections(raw):
         default = "digits" if path == "data" else "bce" if path == "loss" else None
         name = section.get("name", default) if section is not None else default
         if not isinstance(name, str):
@@ -190,6 +219,8 @@ def validate(
         )
         problems += found
 
+    if recipe is not None:
+        problems += value_problems(recipe)
     if recipe is not None and recipe.train.steps is None and recipe.train.epochs is None:
         problems.append("train: set train.steps (iterations) or train.epochs (passes over the data), or both")
     for i, metric in enumerate(recipe.eval.metrics if recipe is not None else []):
@@ -205,8 +236,12 @@ def validate(
         node = recipe
         for part in parents:
             node = getattr(node, part)
-        current = getattr(node, leaf)
-        setattr(node, leaf, type(current).model_validate({**current.model_dump(), **args}))
+        if leaf.isdigit():  # an item of a list section (regularizers.0)
+            current = node[int(leaf)]
+            node[int(leaf)] = type(current).model_validate({**current.model_dump(), **args})
+        else:
+            current = getattr(node, leaf)
+            setattr(node, leaf, type(current).model_validate({**current.model_dump(), **args}))
     return recipe
 
 

@@ -8,9 +8,9 @@ arguments; those arguments are checked against the component's signature in
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 
 class Section(BaseModel):
@@ -41,6 +41,10 @@ class DataSection(Component):
     workers: NonNegativeInt = 2  # DataLoader worker processes
     drop_last: bool = False  # the tutorial keeps the last, smaller batch
     on_bad_image: Literal["error", "skip"] = "error"  # unreadable images: stop naming the file, or skip and count
+    # decode every image once into a memory-mapped uint8 file (reused by later runs, rebuilt when the
+    # files change) and batch from it: no per-image decoding and resizing each epoch
+    cache: bool = False
+    cache_dir: str | None = None  # where data.cache files go; default: $GANKIT_CACHE_DIR, then ~/.cache/gankit
 
 
 class OptimizerSpec(Component):
@@ -59,6 +63,11 @@ class OptimSection(Section):
     d: OptimizerSpec = Field(default_factory=_tutorial_adam)  # the discriminator's optimizer
 
 
+class EMASection(Section):
+    decay: float = Field(0.999, ge=0, lt=1)  # weight of the old average per update
+    rampup: PositiveFloat | None = 0.05  # half-life at most this fraction of the images seen (StyleGAN2-ADA); null: none
+
+
 class TrainSection(Section):
     steps: PositiveInt | None = None  # total iterations; the run stops at steps or epochs, whichever first
     epochs: PositiveInt | None = None  # total passes over the data
@@ -66,15 +75,66 @@ class TrainSection(Section):
     num_samples: PositiveInt = 64  # images in the fixed-noise grid
     checkpoint_every: PositiveInt | None = 500  # checkpoints/last.pt every N steps (and at the end)
     log_every: PositiveInt = 50  # a metrics.jsonl row every N steps
+    d_steps: PositiveInt = 1  # D updates per G update, each on a fresh real batch; train.steps counts G updates
+    ema: EMASection | None = None  # an exponential moving average of G's weights, used for samples and evaluation
+
+
+class HealthSection(Section):
+    """Non-finite values and training-health alerts (see :mod:`gankit.training.health`); None turns an alert off."""
+
+    # A non-finite loss or gradient: stop (exit code 3; the last good checkpoint is kept, never overwritten
+    # by the bad state), or skip that update with a counted warning.
+    on_nonfinite: Literal["stop", "skip"] = "stop"
+    max_skips_in_a_row: PositiveInt = 20  # skip: this many skipped steps in a row stop the run anyway
+    # D dominance: D(x) - D(G(z)) above this for d_dominance_window steps in a row (a healthy DCGAN
+    # passes 0.9 for about 100 steps early on, while D learns faster than G).
+    d_dominance_gap: Annotated[float, Field(gt=0, le=1)] | None = 0.9
+    d_dominance_window: PositiveInt = 300  # steps in a row
+    vanishing_grad_g: NonNegativeFloat | None = 1e-3  # G's gradient norm below this ... (healthy DCGAN: 1 to 50)
+    vanishing_window: PositiveInt = 100  # ... for this many steps in a row
+    # Mode collapse: the fixed-noise grid's diversity (mean pairwise pixel distance) below this fraction
+    # of real images'; a collapsed G scores near 0, a healthy one 0.3 to 0.9.
+    collapse_ratio: Annotated[float, Field(gt=0, lt=1)] | None = 0.2
+    collapse_after: NonNegativeInt = 250  # grids before this step are not judged: early generators draw similar blobs
+    fid_regression: PositiveFloat | None = 0.3  # FID more than this fraction above its best so far
 
 
 class EvalSection(Section):
+    """FID/IS/KID/PRDC/SWD during and after training (see :mod:`gankit.eval`)."""
+
     every: PositiveInt | None = None  # evaluate every N steps (and at the end) when metrics are listed
-    metrics: list[str] = Field(default_factory=list)  # names from the metrics registry
+    metrics: list[str] = Field(default_factory=list)  # names from the metrics registry: fid, is, kid, prdc, swd
+    num_fake: int = Field(10_000, ge=2)  # generated images per evaluation
+    num_real: int = Field(10_000, ge=2)  # real images from the recipe's dataset (all of them if it has fewer)
+    feature_extractor: str = "inception"  # feature_extractors registry name used by FID, KID and PRDC (IS: Inception)
+    inception_weights: str | None = None  # weights file; default: $GANKIT_INCEPTION_WEIGHTS, then torch's hub cache
+    on_missing_weights: Literal["refuse", "skip"] = "refuse"  # no weights: refuse to start, or train without them
+    cache_dir: str | None = None  # reference-features cache; default: $GANKIT_CACHE_DIR, then ~/.cache/gankit
+    kid_subset_size: PositiveInt = 1000  # images per KID subset (fewer when fewer images are there; said so)
+    kid_subsets: PositiveInt = 100  # KID subsets; value = mean, std over them
+    is_splits: PositiveInt = 10  # Inception Score splits; value = mean, std over them
+    prdc_k: PositiveInt = 5  # nearest neighbours for precision/recall/density/coverage (Naeem et al.: 5)
+    batch_size: PositiveInt = 64  # images per generator call and extractor pass
+    seed: int = 0  # evaluation's own random streams: latents, real subset, KID subsets, SWD patches
+
+
+class WandbSection(Section):
+    """Weights & Biases: one wandb run per gankit run, its files under <run dir>/wandb/."""
+
+    # auto: online when an API key is configured, else offline (upload later with `wandb sync`);
+    # the WANDB_MODE environment variable, when set, wins over this.
+    mode: Literal["auto", "online", "offline", "disabled"] = "auto"
+    project: str = "gankit"  # the wandb project the run goes to
+    entity: str | None = None  # the wandb user or team; None: the account's default entity
+    tags: list[str] = Field(default_factory=list)  # tags on the wandb run, to filter the run table
+    notes: str | None = None  # a free-text description shown with the run
+    log_checkpoint: bool = False  # upload checkpoints/last.pt as a model artifact when the run ends
+    init_timeout: PositiveFloat = 30.0  # seconds to wait for wandb to start online before falling back to offline
 
 
 class LogSection(Section):
-    progress: Literal["auto", "bar", "lines", "off"] = "auto"  # auto: a bar on a terminal, lines otherwise
+    progress: Literal["auto", "bar", "lines", "none"] = "auto"  # auto: a bar on a terminal, lines otherwise (not "off": YAML reads that as false)
+    wandb: WandbSection = Field(default_factory=WandbSection)  # Weights & Biases logging
 
 
 class Recipe(Section):
@@ -89,8 +149,11 @@ class Recipe(Section):
     generator: Component
     discriminator: Component
     loss: Component = Field(default_factory=lambda: Component(name="bce"))
+    regularizers: list[Component] = Field(default_factory=list)  # added to D's loss: gp, r1 (name + arguments)
+    augment: Component | None = None  # differentiable augmentation of D's inputs, real and fake (diffaugment)
     optim: OptimSection = Field(default_factory=OptimSection)
     train: TrainSection = Field(default_factory=TrainSection)
+    health: HealthSection = Field(default_factory=HealthSection)  # non-finite values and alerts
     eval: EvalSection = Field(default_factory=EvalSection)
     log: LogSection = Field(default_factory=LogSection)
     # Written by gankit into a run's recipe.yaml (versions, overrides); ignored when read back.

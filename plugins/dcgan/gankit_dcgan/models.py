@@ -7,6 +7,11 @@ Image sizes 32 and 128 take one block fewer or more; ``channels`` is the
 tutorial's ``nc``. Layer order (and so the state-dict keys ``main.N.*``)
 matches the tutorial's, except that D ends in a logit: the tutorial's final
 Sigmoid lives in the loss (BCE on logits), which trains identically.
+
+``spectral_norm=True`` turns D into SNGAN's "standard CNN" style: every
+convolution spectrally normalised and no BatchNorm (per-batch rescaling would
+undo the Lipschitz bound; the BatchNorm layers become ``nn.Identity`` so the
+layer numbering stays the tutorial's). The default is the tutorial's D.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import math
 
 from torch import Tensor, nn
+
+from gankit.spectral import spectral_norm_all
 
 
 def _check_size(image_size: int) -> int:
@@ -74,9 +81,10 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """image (N x channels x image_size x image_size) -> one logit per image (N)."""
 
-    def __init__(self, ndf: int = 64, channels: int = 3, image_size: int = 64):
+    def __init__(self, ndf: int = 64, channels: int = 3, image_size: int = 64, spectral_norm: bool = False):
         super().__init__()
         blocks = _check_size(image_size)
+        norm = (lambda c: nn.Identity()) if spectral_norm else nn.BatchNorm2d
         layers: list[nn.Module] = [
             # input is (channels) x image_size x image_size; no BatchNorm on the first layer
             nn.Conv2d(channels, ndf, 4, 2, 1, bias=False),
@@ -87,7 +95,7 @@ class DCGANDiscriminator(nn.Module):
         for _ in range(blocks):
             layers += [
                 nn.Conv2d(ndf * mult, ndf * mult * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(ndf * mult * 2),
+                norm(ndf * mult * 2),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             mult *= 2
@@ -98,6 +106,8 @@ class DCGANDiscriminator(nn.Module):
         ]
         self.main = nn.Sequential(*layers)
         self.apply(dcgan_init)
+        if spectral_norm:
+            spectral_norm_all(self)  # after the initialisation: it then parametrises the weights
 
     def forward(self, x: Tensor) -> Tensor:
         return self.main(x).view(-1)

@@ -2,8 +2,8 @@
 
 Only settings that do not change the model, the data or the optimisation may
 change on resume: how long to train, how often to log, sample, checkpoint and
-evaluate, the logging and evaluation sections, the device and the number of
-data workers.
+evaluate, the logging, evaluation and health sections, the device and the
+number of data workers.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 from gankit.errors import RecipeError
 from gankit.recipe.load import resolved, validate
 from gankit.recipe.schema import Recipe
-from gankit.train.checkpoint import find_checkpoint, load_checkpoint
+from gankit.training.checkpoint import find_checkpoint, load_checkpoint
 
 ALLOWED = (
     "train.steps", "train.epochs", "train.sample_every", "train.checkpoint_every", "train.log_every",
-    "eval", "log", "device", "data.workers", "out_dir",
+    "eval", "log", "health", "device", "data.workers", "data.cache_dir", "out_dir",
 )
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torchvision.utils import save_image
 
 
 @contextlib.contextmanager
@@ -30,10 +29,12 @@ def preserved_buffers(module: nn.Module):
 
 
 @torch.no_grad()
-def generate(G: nn.Module, z: Tensor, batch_size: int = 256) -> Tensor:
-    """``G(z)`` in chunks, without gradients and without touching G's state."""
+def generate(G: nn.Module, z: Tensor, batch_size: int = 256, labels: Tensor | None = None) -> Tensor:
+    """``G(z)`` (or ``G(z, labels)``) in chunks, without gradients and without touching G's state."""
     with preserved_buffers(G):
-        return torch.cat([G(chunk) for chunk in z.split(batch_size)])
+        if labels is None:
+            return torch.cat([G(chunk) for chunk in z.split(batch_size)])
+        return torch.cat([G(zc, lc) for zc, lc in zip(z.split(batch_size), labels.split(batch_size))])
 
 
 def fixed_noise(n: int, nz: int, seed: int, device: torch.device) -> Tensor:
@@ -45,6 +46,8 @@ def fixed_noise(n: int, nz: int, seed: int, device: torch.device) -> Tensor:
 def save_grid(images: Tensor, path: Path, nrow: int | None = None) -> Path:
     """Write images in [-1, 1] as one PNG grid, atomically."""
     path = Path(path)
+    from torchvision.utils import save_image  # imported here: torchvision costs seconds at start-up
+
     nrow = nrow or max(1, math.isqrt(images.shape[0] - 1) + 1)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
     save_image(images.float().cpu(), tmp, nrow=nrow, padding=2, normalize=True, value_range=(-1, 1))

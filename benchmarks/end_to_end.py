@@ -1,0 +1,137 @@
+"""The quickstart's wall time split into set-up, training, sample grids, evaluation, logging and
+checkpoints (target: everything but training <= 10%).
+
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/end_to_end.py
+    .venv/bin/python benchmarks/end_to_end.py recipes/quickstart.yaml eval.metrics=[swd] eval.every=200
+
+Runs the recipe (default: recipes/quickstart.yaml, with any key=value
+overrides, its run directory in a temporary folder) in this process through
+gankit's own Trainer, unchanged: the script only wraps what the trainer
+calls, with timers, by subclassing (``_setup``, ``save_samples``,
+``save_checkpoint``, ``evaluate``, ``_log``) and by wrapping the loggers and
+the progress display it creates. Time inside a wrapped call that is itself
+in another wrapped call counts once, for the inner one (a grid's
+``log_images`` is logging, not samples). Training is the rest of the wall
+time: data, GAN steps, the loop. Interpreter start-up and imports are not in
+the wall time. --repeat N runs the recipe N times and reports the median shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PARTS = ("setup", "training", "samples", "evaluation", "logging", "checkpoints")
+LOGGER_METHODS = ("log_config", "log_scalars", "log_images", "log_metrics", "log_event", "finish")
+
+
+class Timers:
+    """Exclusive time per part: a call's time minus that of the wrapped calls inside it."""
+
+    def __init__(self):
+        self.total: dict[str, float] = defaultdict(float)
+        self._stack: list[list[float]] = []  # per open call: [time spent in nested wrapped calls]
+
+    def wrap(self, part: str, fn):
+        def timed(*args, **kwargs):
+            self._stack.append([0.0])
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - t0
+                nested = self._stack.pop()[0]
+                self.total[part] += elapsed - nested
+                if self._stack:
+                    self._stack[-1][0] += elapsed
+
+        return timed
+
+
+class TimedLogger:
+    """The trainer's logger, every call timed as logging."""
+
+    def __init__(self, inner, timers: Timers):
+        for name in LOGGER_METHODS:
+            setattr(self, name, timers.wrap("logging", getattr(inner, name)))
+
+
+def timed_trainer_class(timers: Timers):
+    import gankit.training.loop as loop
+
+    make_loggers, progress_cls = loop.make_loggers, loop.Progress
+
+    class TimedProgress(progress_cls):  # the console progress is logging too
+        pass
+
+    for name in ("update", "show", "message", "close"):
+        setattr(TimedProgress, name, timers.wrap("logging", getattr(progress_cls, name)))
+    loop.Progress = TimedProgress
+    loop.make_loggers = timers.wrap("logging", lambda *a, **k: TimedLogger(make_loggers(*a, **k), timers))
+
+    class TimedTrainer(loop.Trainer):
+        _setup = timers.wrap("setup", loop.Trainer._setup)
+        save_samples = timers.wrap("samples", loop.Trainer.save_samples)
+        save_checkpoint = timers.wrap("checkpoints", loop.Trainer.save_checkpoint)
+        evaluate = timers.wrap("evaluation", loop.Trainer.evaluate)
+        _log = timers.wrap("logging", loop.Trainer._log)
+
+    return TimedTrainer
+
+
+def run_once(recipe_path: Path, overrides: list[str], out_dir: str) -> tuple[dict[str, float], float, object]:
+    from gankit.recipe import load_recipe
+
+    recipe = load_recipe(recipe_path, [*overrides, f"out_dir={out_dir}"])
+    timers = Timers()
+    trainer = timed_trainer_class(timers)(recipe, source=str(recipe_path), overrides=overrides)
+    t0 = time.perf_counter()
+    trainer.run()
+    wall = time.perf_counter() - t0
+    parts = {p: timers.total.get(p, 0.0) for p in PARTS if p != "training"}
+    parts["training"] = wall - sum(parts.values())
+    return parts, wall, trainer
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", nargs="?", type=Path, default=REPO / "recipes" / "quickstart.yaml")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--repeat", type=int, default=1)
+    args = p.parse_args()
+    import gankit.training.loop as loop
+    from gankit.loggers.factory import requested_mode
+
+    originals = (loop.Progress, loop.make_loggers)
+    shares: dict[str, list[float]] = {part: [] for part in PARTS}
+    walls = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeat):
+            try:
+                parts, wall, trainer = run_once(args.recipe, args.overrides, tmp)
+            finally:
+                loop.Progress, loop.make_loggers = originals
+            walls.append(wall)
+            for part in PARTS:
+                shares[part].append(parts[part] / wall)
+            print(f"run {i + 1}: {wall:.1f}s  " + "  ".join(f"{k} {parts[k]:.2f}s" for k in PARTS), flush=True)
+    r = trainer.recipe
+    print(f"\n{args.recipe.name} {' '.join(args.overrides)}: {trainer.step} steps, device {trainer.device}, "
+          f"eval {r.eval.metrics or 'none'}, wandb {requested_mode(r.log.wandb.mode)}, "
+          f"progress {r.log.progress}; median wall {statistics.median(walls):.1f}s over {args.repeat} run(s)")
+    print(f"{'part':<12} {'share':>7}")
+    for part in PARTS:
+        print(f"{part:<12} {statistics.median(shares[part]):>7.1%}")
+    others = [1 - s for s in shares["training"]]
+    print(f"everything but training: {statistics.median(others):.1%}  (target <= 10%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

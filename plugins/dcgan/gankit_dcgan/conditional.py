@@ -1,0 +1,69 @@
+"""Class-conditional DCGAN: a label-embedding generator and a projection discriminator.
+
+Both follow gankit's convention for conditional models (see
+:mod:`gankit.conditional`): an int attribute ``num_classes``, and labels (int64,
+shape (N,)) as the second argument of ``forward``. Without labels the
+generator draws the classes in turn (0, 1, 2, ...) and the discriminator
+scores without its class term, so unconditional callers still work.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gankit.conditional import cycle_labels
+from gankit.spectral import spectral_norm_all
+from gankit_dcgan.models import DCGANDiscriminator, DCGANGenerator, _check_size
+
+
+class ConditionalDCGANGenerator(nn.Module):
+    """(z (N x nz), labels (N)) -> image (N x channels x image_size x image_size) in [-1, 1].
+
+    The label's learned embedding (``embed_dim`` numbers) is concatenated to z
+    and the tutorial's generator maps the (nz + embed_dim)-vector to an image.
+    """
+
+    def __init__(self, nz: int = 100, ngf: int = 64, channels: int = 3, image_size: int = 64,
+                 num_classes: int = 10, embed_dim: int = 50):
+        super().__init__()
+        self.nz = nz  # gankit draws z of shape (N, nz); the embedding is added inside
+        self.num_classes = num_classes
+        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.net = DCGANGenerator(nz=nz + embed_dim, ngf=ngf, channels=channels, image_size=image_size)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        if labels is None:
+            labels = cycle_labels(z.shape[0], self.num_classes, z.device)
+        h = torch.cat([z.view(z.shape[0], self.nz), self.embed(labels)], dim=1)  # N x (nz + embed_dim)
+        return self.net(h)  # N x channels x image_size x image_size
+
+
+class ProjectionDCGANDiscriminator(nn.Module):
+    """(image, labels (N)) -> one logit per image (N): the tutorial's D with a projection
+    head (Miyato & Koyama 2018): logit = ψ(φ(x)) + embed(y) · Σ_hw φ(x).
+
+    φ is the tutorial's D up to its last convolution (ndf·2^blocks x 4 x 4
+    features), ψ that last convolution.
+    """
+
+    def __init__(self, ndf: int = 64, channels: int = 3, image_size: int = 64, num_classes: int = 10,
+                 spectral_norm: bool = False):
+        super().__init__()
+        self.num_classes = num_classes
+        base = DCGANDiscriminator(ndf=ndf, channels=channels, image_size=image_size, spectral_norm=spectral_norm)
+        self.features = base.main[:-1]  # φ: image -> (ndf*mult) x 4 x 4
+        self.head = base.main[-1]  # ψ: 4x4 convolution -> 1 x 1 x 1, the unconditional logit
+        width = ndf * 2 ** _check_size(image_size)  # φ's channels: ndf*8 at 64x64
+        self.embed = nn.Embedding(num_classes, width)  # one projection vector per class
+        nn.init.normal_(self.embed.weight, 0.0, 0.02)  # the DCGAN initialisation's scale
+        if spectral_norm:
+            spectral_norm_all(self.embed)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        h = self.features(x)  # N x (ndf*mult) x 4 x 4
+        out = self.head(h).view(-1)  # N: ψ(φ(x))
+        if labels is not None:
+            # the projection term: ⟨embed(y), Σ_hw φ(x)⟩
+            out = out + (self.embed(labels) * h.sum(dim=(2, 3))).sum(dim=1)
+        return out

@@ -1,0 +1,318 @@
+"""Hostile recipes: a property-based fuzzer, and the bugs it found filed as regular tests.
+
+The fuzzer mutates the tiny recipe (values of every type, huge and negative
+numbers, unicode, deleted, added and renamed keys, extra nesting, YAML anchors
+and aliases, billion-laughs alias bombs, self-referencing aliases, Python
+tags, broken text) and feeds each result to ``gankit validate`` in-process.
+Every outcome must be a valid recipe or a clean error: exit 2 with
+``error: ...``, no other exception, nothing constructed. A few mutated recipes
+are also trained, each to a clean end.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gankit.errors import RecipeError
+from gankit.recipe import load_recipe
+from helpers import TINY, gankit, time_limit
+
+TAG = "__GANKIT_FUZZ_TAG__"
+SECTIONS = [(), ("data",), ("generator",), ("discriminator",), ("loss",), ("train",), ("log",), ("optim",),
+            ("optim", "g"), ("health",), ("eval",), ("log", "wandb")]
+KEYS = ["name", "seed", "out_dir", "device", "plugins", "image_size", "channels", "batch_size", "workers", "nz",
+        "ngf", "ndf", "steps", "epochs", "sample_every", "num_samples", "checkpoint_every", "log_every", "lr",
+        "betas", "progress", "on_nonfinite", "collapse_ratio", "metrics", "mode", "on_bad_image", "drop_last"]
+WEIRD_TEXT = ["", " ", "\x00", "ü", "名前", "../..", "/", "a/b", "🙂", "\u202e", "ｔｒａｉｎ", "x" * 5000, "nan",
+              "1e400", "0x10", "~", "null", "yes", "2e-4", "-0", "\\", "${HOME}", "%s%s"]
+# YAML written as is in place of a value: Python tags, other tags, deep nesting, alias tricks.
+RAW = ["!!python/object/apply:os.system ['touch {marker}']", "!!python/object/new:pathlib.Path ['{marker}']",
+       "!!python/name:os.system", "!!python/module:os", "!!binary aGVsbG8=", "!!set {{a, b}}",
+       "!!timestamp 2001-12-14", "!!float .inf", "!!str 3", "!!int '7'", "!!map {{a: 1}}", "!!omap [a: 1]",
+       "!<tag:yaml.org,2002:python/object/apply:os.system> ['touch {marker}']", "!custom 3",
+       "[" * 3000 + "]" * 3000, "{{a: " * 1000 + "1" + "}}" * 1000, "[" * 60 + "]" * 60, "&x [*x]", "&x {{a: *x}}",
+       "*undefined", "&x 3", "{{<<: {{steps: 3}}}}", "\"\\ud800\"", "\"a\\0b\"", "\"\\x00\"", "\"\\U0001F600\"",
+       "0b101", "0o17", "1_000", "+.inf", "-.nan", ".NaN", "2001-12-14t21:59:43.10-05:00", "|\n  multi\n  line",
+       "? [a, b]\n  : c", "{{? [a]: 1}}", "!!null", "''", "\"\\t\\n\"", "1e400", "-1e400", "10000000000000000000000"]
+
+scalars = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, -1, 1, 2, 2**31, 2**63, 2**64, 10**100, -(10**100)]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(WEIRD_TEXT),
+    st.booleans(),
+    st.none(),
+)
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                      | st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), inner, max_size=3),
+                      max_leaves=6)
+paths = st.tuples(st.sampled_from(SECTIONS), st.sampled_from(KEYS)).map(lambda p: (*p[0], p[1]))
+mutation = st.one_of(
+    st.tuples(st.just("set"), paths, values),
+    st.tuples(st.just("delete"), paths, st.none()),
+    st.tuples(st.just("rename"), paths, st.sampled_from(KEYS) | st.text(min_size=1, max_size=8)),
+    st.tuples(st.just("wrap"), paths, st.booleans()),
+    st.tuples(st.just("alias"), paths, paths),
+    st.tuples(st.just("bomb"), paths, st.sampled_from([3, 9, 12, 40])),
+    st.tuples(st.just("cycle"), paths, st.none()),
+    st.tuples(st.just("raw"), paths, st.sampled_from(RAW)),
+)
+text_mutation = st.one_of(
+    st.none(), st.none(), st.none(),
+    st.tuples(st.just("truncate"), st.floats(0, 1)),
+    st.tuples(st.just("prefix"), st.sampled_from(["\ufeff", "%YAML 1.1\n---\n", "--- !!map\n", "\t", "- ", "[" * 3000,
+                                                  "{" * 200, "? [a, b]\n: c\n", "&a a: *a\n", "*missing\n"])),
+    st.tuples(st.just("suffix"), st.sampled_from(["\n---\nname: second\n", "\n...\n", "\nname: dup\n", "\x00",
+                                                  "\n" + "]" * 10, "\nplugins: *undefined\n"])),
+)
+
+
+def bomb(depth: int) -> list:
+    """A billion-laughs value: depth levels of 9 references to the level below."""
+    node: list = ["lol"] * 9
+    for _ in range(depth - 1):
+        node = [node] * 9
+    return node
+
+
+def _parent(raw: dict, path: tuple, create: bool):
+    node = raw
+    for part in path[:-1]:
+        child = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(child, dict):
+            if not create or not isinstance(node, dict):
+                return None
+            child = node[part] = {}
+        node = child
+    return node if isinstance(node, dict) else None
+
+
+def mutate(raw: dict, op: tuple, marker: Path) -> None:
+    kind, path, arg = op
+    parent = _parent(raw, path, create=kind in ("set", "bomb", "cycle", "raw"))
+    if parent is None:
+        return
+    key = path[-1]
+    if kind == "set":
+        parent[key] = arg
+    elif kind == "delete":
+        parent.pop(key, None)
+    elif kind == "rename" and key in parent:
+        parent[arg] = parent.pop(key)
+    elif kind == "wrap" and key in parent:
+        parent[key] = [parent[key]] if arg else {"x": parent[key]}
+    elif kind == "alias":
+        other = _parent(raw, arg, create=True)
+        if other is not None and key in parent:
+            other[arg[-1]] = parent[key]  # the same object twice: safe_dump writes an anchor and an alias
+    elif kind == "bomb":
+        parent[key] = bomb(arg)
+    elif kind == "cycle":
+        loop: list = []
+        loop.append(loop)
+        parent[key] = loop
+    elif kind == "raw":
+        parent[key] = TAG + arg.format(marker=marker).replace("\n", "\\n")
+
+
+def render(raw: dict, text_op, marker: Path) -> bytes:
+    text = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=10**6)
+    # A raw snippet stands in for the value (quoted by safe_dump): put it back unquoted.
+    lines = text.split("\n")
+    for n, line in enumerate(lines):
+        if TAG in line:
+            head, _, rest = line.partition(TAG)
+            quote = head[-1] if head.endswith(("'", '"')) else ""
+            snippet = rest[: len(rest) - len(quote)] if quote and rest.endswith(quote) else rest
+            if quote == "'":
+                snippet = snippet.replace("''", "'")
+            elif quote == '"':
+                snippet = snippet.encode().decode("unicode_escape")  # undo safe_dump's escapes
+            indent = " " * (len(head) - len(head.lstrip()) + 2)
+            lines[n] = head[: len(head) - len(quote)] + snippet.replace("\\n", "\n" + indent)
+    text = "\n".join(lines)
+    if text_op is not None:
+        kind, arg = text_op
+        if kind == "truncate":
+            text = text[: int(len(text) * arg)]
+        elif kind == "prefix":
+            text = arg + text
+        else:
+            text = text + arg
+    return text.encode("utf-8", "surrogatepass")
+
+
+def check_clean(code: int, err: str, marker: Path) -> None:
+    assert code in (0, 2), (code, err)
+    if code == 2:
+        assert err.startswith("error: ") and "Traceback" not in err, err
+    assert not marker.exists(), "a YAML tag ran code"
+
+
+def test_fuzz_recipes_validate_or_fail_cleanly():
+    counts: Counter = Counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        marker = tmp / "pwned"
+
+        @settings(max_examples=200, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(st.lists(mutation, min_size=1, max_size=3), text_mutation)
+        def check(ops, text_op):
+            raw = copy.deepcopy(TINY)
+            raw["out_dir"] = str(tmp / "runs")
+            for op in ops:
+                mutate(raw, op, marker)
+            path = tmp / "recipe.yaml"
+            path.write_bytes(render(raw, text_op, marker))
+            code, _, err = gankit("validate", str(path))
+            check_clean(code, err, marker)
+            counts["valid" if code == 0 else "invalid"] += 1
+
+        check()
+    total = sum(counts.values())
+    print(f"\nrecipe fuzz: {total} mutated recipes validated: {counts['valid']} valid, {counts['invalid']} "
+          "clean errors (exit 2), 0 tracebacks")
+    assert counts["valid"] >= 10 and counts["invalid"] >= 50, counts
+
+
+# -- a few mutated recipes trained --------------------------------------------------------
+HUGE = st.sampled_from([0, -1, 10**12, 2**64])
+RUN_MUTATIONS = {  # (path, values): each example changes a few of these, then trains 2 steps
+    ("seed",): st.integers(-(2**70), 2**70) | st.sampled_from([-1, 2**63, 2**64 - 1, 2**64, -(2**63) - 1]),
+    ("name",): st.sampled_from(WEIRD_TEXT[:12]) | st.text(min_size=1, max_size=10),
+    ("device",): st.sampled_from(["cpu", "auto", "meta", "cpu:0", "xpu", "mps", "cuda:x", "CPU", ""]),
+    ("data", "batch_size"): st.integers(1, 2048) | HUGE,
+    ("data", "image_size"): st.sampled_from([8, 16, 32, 5, 0, 10**9]),
+    ("data", "drop_last"): st.booleans(),
+    # Widths of 0 or less are the DCGAN plugin's to refuse (its signature says int): not gankit's input here.
+    ("generator", "nz"): st.integers(1, 12) | st.sampled_from([10**12, 2**63 - 1]),
+    ("generator", "ngf"): st.integers(1, 12) | st.sampled_from([10**12, 2**63 - 1]),
+    ("train", "num_samples"): st.integers(1, 64) | HUGE,
+    ("train", "sample_every"): st.none() | st.integers(1, 3) | st.just(10**18),
+    ("train", "log_every"): st.integers(1, 3) | st.just(10**18),
+    ("optim", "g"): st.fixed_dictionaries({"name": st.sampled_from(["adam", "sgd", "rmsprop", "adamw"]),
+                                           "lr": st.floats(1e-8, 1e4) | st.just(float("inf"))}),
+    ("optim", "d"): st.fixed_dictionaries({"name": st.just("adam"), "betas": st.lists(st.floats(-2, 2), max_size=3)}),
+    # Beyond float32's range the BCE loss cannot even build its targets (gankit/losses.py takes any float).
+    ("loss", "real_label"): st.floats(width=32, allow_nan=True, allow_infinity=True),
+    ("health", "on_nonfinite"): st.sampled_from(["stop", "skip"]),
+    ("log", "progress"): st.sampled_from(["none", "lines", "bar", "off"]),
+}
+run_mutation = st.sampled_from(sorted(RUN_MUTATIONS)).flatmap(lambda p: st.tuples(st.just(p), RUN_MUTATIONS[p]))
+
+
+def test_fuzz_mutated_recipes_train_or_fail_cleanly():
+    counts: Counter = Counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+
+        @settings(max_examples=40, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(st.lists(run_mutation, min_size=1, max_size=4), st.booleans())
+        def check(changes, alias):
+            raw = copy.deepcopy(TINY)
+            raw.update(out_dir=str(tmp / "runs"), log={"progress": "none"})
+            raw["train"]["steps"] = 2
+            for path, value in changes:
+                _parent(raw, path, create=True)[path[-1]] = value
+            if alias:  # one optimizer section written once, used twice
+                optim = raw.setdefault("optim", {})
+                optim["d"] = optim.setdefault("g", {"name": "adam"})
+            path = tmp / "recipe.yaml"
+            path.write_text(yaml.safe_dump(raw, sort_keys=False))
+            valid, _, _ = gankit("validate", str(path))
+            code, _, err = gankit("run", str(path))
+            assert code in (0, 2, 3), (code, err)  # finished, a clean error, or stopped on non-finite values
+            assert "Traceback" not in err and (code != 2 or err.startswith("error: ")), err
+            if valid != 0:
+                assert code == 2, "run accepted a recipe that validate refused"
+            counts[("invalid: refused" if valid else "valid: " + {
+                0: "trained", 2: "clean error when built or trained", 3: "stopped on non-finite values"}[code])] += 1
+
+        check()
+    print(f"\nrun fuzz: {sum(counts.values())} mutated recipes run: "
+          + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    assert counts["valid: trained"] >= 5, counts
+
+
+# -- what the fuzzers found, filed as regular tests ----------------------------------------
+BASE = "name: x\ngenerator: {name: dcgan, nz: 8, ngf: 8}\ndiscriminator: {name: dcgan, ndf: 8}\n"
+
+
+def problems_of(tmp_path: Path, text: str, overrides=()) -> str:
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    with time_limit(10), pytest.raises(RecipeError) as err:
+        load_recipe(path, list(overrides))
+    return "\n".join(err.value.problems)
+
+
+def test_billion_laughs_is_refused_at_once(tmp_path):
+    # Found as a hang: the error message quoted the value, and repr() expanded 9**9 aliases.
+    lols = "".join(f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    text = BASE + "gankit:\n  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + lols + "train: {steps: *l9}\n"
+    assert "aliases expand to more than 100,000 values" in problems_of(tmp_path, text)
+
+
+def test_alias_inside_its_own_anchor_is_refused(tmp_path):
+    assert "train.steps.0: refers to itself" in problems_of(tmp_path, BASE + "train: {steps: &a [*a]}\n")
+    assert "refers to itself" in problems_of(tmp_path, BASE + "train: {steps: 1}\ngankit: &g {me: *g}\n")
+
+
+def test_deep_nesting_is_a_recipe_error(tmp_path):
+    # Found as a RecursionError traceback from PyYAML's composer.
+    deep = BASE + "train: {steps: 1}\ngankit: " + "[" * 5000 + "]" * 5000 + "\n"
+    assert "not valid YAML: nested more than Python can read" in problems_of(tmp_path, deep)
+    assert "nested more than 50 levels deep" in problems_of(tmp_path, BASE + "train: {steps: " + "[" * 80 + "]" * 80 + "}\n")
+    assert "nested more than 50 levels deep" in problems_of(
+        tmp_path, BASE + "train: {steps: 1}\n", ["gankit.x=" + "[" * 80 + "]" * 80])
+
+
+def test_integers_beyond_64_bits_are_refused(tmp_path):
+    # Found as tracebacks from torch.manual_seed, torch.randn and itertools.islice.
+    text = BASE + "train: {steps: 1}\n"
+    assert "seed: 18446744073709551616 is out of range (the seeds torch accepts" in problems_of(tmp_path, text, ["seed=18446744073709551616"])
+    assert "data.batch_size: 18446744073709551616 is out of range (64-bit integers" in problems_of(
+        tmp_path, text, ["data.batch_size=18446744073709551616"])
+    assert load_recipe(tmp_path / "r.yaml", ["seed=18446744073709551615", "train.steps=9223372036854775807"]).seed == 2**64 - 1
+
+
+def test_nul_characters_and_lone_surrogates_are_refused(tmp_path):
+    # Found as a ValueError traceback from mkdir ("embedded null byte").
+    assert "name: contains a NUL character" in problems_of(tmp_path, BASE.replace("name: x", 'name: "a\\0b"') + "train: {steps: 1}\n")
+    assert "lone surrogate" in problems_of(tmp_path, BASE + 'train: {steps: 1}\nout_dir: "\\ud800"\n')
+
+
+def test_values_the_schema_allows_but_no_run_can_use(tmp_path):
+    text = BASE + "train: {steps: 1}\n"
+    assert "device: 'meta' is not a device gankit trains on" in problems_of(tmp_path, text, ["device=meta"])
+    assert "data.workers: 100000 processes is more than gankit starts" in problems_of(tmp_path, text, ["data.workers=100000"])
+    assert "must be a folder name under out_dir" in problems_of(tmp_path, text, ["name=../../elsewhere"])
+
+
+def test_python_tags_construct_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    for tag in RAW[:3] + RAW[12:13]:
+        text = BASE + "train: {steps: 1}\nseed: " + tag.format(marker=marker) + "\n"
+        assert "not valid YAML" in problems_of(tmp_path, text)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("override, words", [
+    ("data.image_size=1000000000", "out of memory during setting up the run"),  # found as a RuntimeError traceback
+    ("train.num_samples=9223372036854775807", "out of memory during setting up the run"),
+    ("optim.g.betas=[2, 3]", "optim.g: optimizer 'adam' rejected its arguments: Invalid beta parameter"),
+])
+def test_runs_that_cannot_start_end_with_a_clean_error(tiny, write_recipe, override, words):
+    code, _, err = gankit("run", str(write_recipe(tiny)), override)
+    assert code == 2 and err.startswith("error: ") and words in err, err

@@ -345,6 +345,8 @@ class Trainer:
             try:
                 self._run(stop)
             except KeyboardInterrupt:  # a second signal: stop at once (every write is atomic)
+                # A write it cut short leaves only its temporary file behind: remove it.
+                ckpt_io.remove_stale_temporaries(self.run_dir / "checkpoints")
                 raise RunInterrupted(stop.signum or signal.SIGINT, self.run_dir, saved=False) from None
         if self.skipped_images:
             self.progress.message(f"skipped {self.skipped_images} unreadable images (see metrics.jsonl)")

@@ -12,8 +12,14 @@ calls, with timers, by subclassing (``_setup``, ``save_samples``,
 the progress display it creates. Time inside a wrapped call that is itself
 in another wrapped call counts once, for the inner one (a grid's
 ``log_images`` is logging, not samples). Training is the rest of the wall
-time: data, GAN steps, the loop. Interpreter start-up and imports are not in
-the wall time. --repeat N runs the recipe N times and reports the median shares.
+time: data, GAN steps, the loop. Interpreter start-up and the imports before
+the run (torch, gankit) are not in the wall time; what the run imports on
+first use is, as a user pays it (torch._dynamo at the first optimizer,
+scikit-learn for the digits, wandb). --calls prints each timed call's count
+and seconds, with the set-up and wandb start split further (training data,
+optimizers, evaluator prepare; import wandb, wandb.init). --repeat N runs the
+recipe N times and reports the median shares (runs after the first find those
+modules imported already).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PARTS = ("setup", "training", "samples", "evaluation", "logging", "checkpoints")
+# Packages that take a second or more to import: which of them the run imported (--calls).
+HEAVY_MODULES = ("torch._dynamo", "torch._inductor", "sympy", "sklearn", "scipy", "wandb", "pydantic", "opentelemetry",
+                 "torchvision", "matplotlib", "torch_fidelity", "torchmetrics", "pandas", "triton")
 LOGGER_METHODS = ("log_config", "log_scalars", "log_images", "log_metrics", "log_event", "finish")
 
 
@@ -36,9 +45,12 @@ class Timers:
 
     def __init__(self):
         self.total: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])  # name -> [calls, exclusive seconds]
         self._stack: list[list[float]] = []  # per open call: [time spent in nested wrapped calls]
 
-    def wrap(self, part: str, fn):
+    def wrap(self, part: str, fn, name: str | None = None):
+        name = name or getattr(fn, "__qualname__", part)
+
         def timed(*args, **kwargs):
             self._stack.append([0.0])
             t0 = time.perf_counter()
@@ -48,6 +60,8 @@ class Timers:
                 elapsed = time.perf_counter() - t0
                 nested = self._stack.pop()[0]
                 self.total[part] += elapsed - nested
+                self.calls[name][0] += 1
+                self.calls[name][1] += elapsed - nested
                 if self._stack:
                     self._stack[-1][0] += elapsed
 
@@ -59,11 +73,21 @@ class TimedLogger:
 
     def __init__(self, inner, timers: Timers):
         for name in LOGGER_METHODS:
-            setattr(self, name, timers.wrap("logging", getattr(inner, name)))
+            setattr(self, name, timers.wrap("logging", getattr(inner, name), f"loggers.{name}"))
 
 
-def timed_trainer_class(timers: Timers):
+def timed_trainer_class(timers: Timers, patched: list):
+    """The Trainer with its calls timed; ``patched`` collects (object, name, original) to put back."""
+    import gankit.loggers.factory as factory
+    import gankit.loggers.wandb_logger as wandb_logger
     import gankit.training.loop as loop
+    from gankit.eval.evaluator import Evaluator
+
+    def patch(obj, name, part, label):
+        if hasattr(obj, name):
+            original = getattr(obj, name)
+            patched.append((obj, name, original))
+            setattr(obj, name, timers.wrap(part, original, label))
 
     make_loggers, progress_cls = loop.make_loggers, loop.Progress
 
@@ -71,9 +95,17 @@ def timed_trainer_class(timers: Timers):
         pass
 
     for name in ("update", "show", "message", "close"):
-        setattr(TimedProgress, name, timers.wrap("logging", getattr(progress_cls, name)))
+        setattr(TimedProgress, name, timers.wrap("logging", getattr(progress_cls, name), f"Progress.{name}"))
+    patched += [(loop, "Progress", progress_cls), (loop, "make_loggers", make_loggers)]
     loop.Progress = TimedProgress
-    loop.make_loggers = timers.wrap("logging", lambda *a, **k: TimedLogger(make_loggers(*a, **k), timers))
+    loop.make_loggers = timers.wrap("logging", lambda *a, **k: TimedLogger(make_loggers(*a, **k), timers),
+                                    "make_loggers")
+    # Inside the parts above, for --calls only (each counts in its enclosing part).
+    patch(loop, "build_training_data", "setup", "setup: training data")
+    patch(loop, "checked_optimizer", "setup", "setup: optimizers")
+    patch(Evaluator, "prepare", "setup", "setup: evaluator prepare")
+    patch(factory, "import_wandb", "logging", "make_loggers: import wandb")
+    patch(wandb_logger, "start_wandb", "logging", "make_loggers: wandb.init")
 
     class TimedTrainer(loop.Trainer):
         _setup = timers.wrap("setup", loop.Trainer._setup)
@@ -85,18 +117,26 @@ def timed_trainer_class(timers: Timers):
     return TimedTrainer
 
 
-def run_once(recipe_path: Path, overrides: list[str], out_dir: str) -> tuple[dict[str, float], float, object]:
+def run_once(recipe_path: Path, overrides: list[str], out_dir: str):
+    """(seconds per part, wall seconds, the trainer, the timers) of one run of the recipe."""
     from gankit.recipe import load_recipe
 
     recipe = load_recipe(recipe_path, [*overrides, f"out_dir={out_dir}"])
     timers = Timers()
-    trainer = timed_trainer_class(timers)(recipe, source=str(recipe_path), overrides=overrides)
-    t0 = time.perf_counter()
-    trainer.run()
-    wall = time.perf_counter() - t0
+    patched: list = []
+    before = set(sys.modules)
+    try:
+        trainer = timed_trainer_class(timers, patched)(recipe, source=str(recipe_path), overrides=overrides)
+        t0 = time.perf_counter()
+        trainer.run()
+        wall = time.perf_counter() - t0
+    finally:
+        for obj, name, original in reversed(patched):
+            setattr(obj, name, original)
     parts = {p: timers.total.get(p, 0.0) for p in PARTS if p != "training"}
     parts["training"] = wall - sum(parts.values())
-    return parts, wall, trainer
+    timers.imported = [m for m in HEAVY_MODULES if m in set(sys.modules) - before]
+    return parts, wall, trainer, timers
 
 
 def main() -> int:
@@ -104,19 +144,15 @@ def main() -> int:
     p.add_argument("recipe", nargs="?", type=Path, default=REPO / "recipes" / "quickstart.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--calls", action="store_true", help="also print each timed call's count and seconds (last run)")
     args = p.parse_args()
-    import gankit.training.loop as loop
     from gankit.loggers.factory import requested_mode
 
-    originals = (loop.Progress, loop.make_loggers)
     shares: dict[str, list[float]] = {part: [] for part in PARTS}
     walls = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
-            try:
-                parts, wall, trainer = run_once(args.recipe, args.overrides, tmp)
-            finally:
-                loop.Progress, loop.make_loggers = originals
+            parts, wall, trainer, timers = run_once(args.recipe, args.overrides, tmp)
             walls.append(wall)
             for part in PARTS:
                 shares[part].append(parts[part] / wall)
@@ -125,6 +161,11 @@ def main() -> int:
     print(f"\n{args.recipe.name} {' '.join(args.overrides)}: {trainer.step} steps, device {trainer.device}, "
           f"eval {r.eval.metrics or 'none'}, wandb {requested_mode(r.log.wandb.mode)}, "
           f"progress {r.log.progress}; median wall {statistics.median(walls):.1f}s over {args.repeat} run(s)")
+    if args.calls:
+        print(f"{'call (last run)':<28} {'calls':>6} {'seconds':>8}")
+        for name, (n, seconds) in sorted(timers.calls.items(), key=lambda kv: -kv[1][1]):
+            print(f"{name:<28} {n:>6} {seconds:>8.3f}")
+        print(f"slow imports the run paid for: {', '.join(timers.imported) or 'none'}")
     print(f"{'part':<12} {'share':>7}")
     for part in PARTS:
         print(f"{part:<12} {statistics.median(shares[part]):>7.1%}")

@@ -4,11 +4,17 @@
     .venv/bin/python benchmarks/train_step.py --image-size 64 --batch-size 128 --rounds 5 --device cuda
 
 Both contenders train the tutorial's networks on the same in-memory images
-with the same batch size. Rounds alternate (plain, gankit, plain, ...) so
-that a busy neighbour slows both alike; each round times --steps training
-iterations after a warm-up. Prints each round and the median ratio
-plain time / gankit time: 1.0 means no framework overhead, above 1.0 gankit
-is faster.
+with the same batch size. Each round times --steps training iterations of
+each contender, after a warm-up, the two back to back so that a busy
+neighbour slows both alike, and which goes first alternates from round to
+round (a slowdown that builds up within a round does not always fall on the
+same one). Prints each round and the median ratio plain time / gankit time:
+1.0 means no framework overhead, above 1.0 gankit is faster.
+
+gankit's rounds run its Trainer's loop (``Trainer._train``) as a run does:
+the non-finite guard on every update, health statistics on the device, and
+the last step of each round logged as a run's last step is (a row in
+metrics.jsonl, its gradient norms; wandb and the progress display off).
 """
 
 from __future__ import annotations
@@ -54,11 +60,22 @@ class TutorialDiscriminator(nn.Module):
         return self.main(x)
 
 
+def weights_init(m):  # the tutorial's: gankit's DCGAN starts from the same distribution
+    classname = m.__class__.__name__
+    if classname.find("Conv") != -1:
+        nn.init.normal_(m.weight.data, 0.0, 0.02)
+    elif classname.find("BatchNorm") != -1:
+        nn.init.normal_(m.weight.data, 1.0, 0.02)
+        nn.init.constant_(m.bias.data, 0)
+
+
 class PlainLoop:
     def __init__(self, images, batch_size, device, nz=100):
         self.device, self.nz = device, nz
         self.netG = TutorialGenerator(nz, 64, 3).to(device)
+        self.netG.apply(weights_init)
         self.netD = TutorialDiscriminator(64, 3).to(device)
+        self.netD.apply(weights_init)
         self.criterion = nn.BCELoss()
         self.optimizerD = optim.Adam(self.netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.optimizerG = optim.Adam(self.netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -148,7 +165,7 @@ def main():
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--steps", type=int, default=3, help="timed iterations per round")
-    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args()
     import tempfile
@@ -162,7 +179,8 @@ def main():
             c.train(2)  # warm-up
         times = {name: [] for name in contenders}
         for r in range(args.rounds):
-            for name, c in contenders.items():
+            order = list(contenders.items())
+            for name, c in order if r % 2 == 0 else order[::-1]:
                 t0 = time.perf_counter()
                 c.train(args.steps)
                 times[name].append(time.perf_counter() - t0)

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from gankit.errors import CheckpointError, GankitError
+from gankit.training.distributed import unwrap
 
 
 class EMA:
@@ -61,6 +62,7 @@ class EMA:
     def update(self, G: nn.Module, step: int, batch_size: int) -> None:
         """Fold G's current weights into the average after training step ``step`` of ``batch_size`` images."""
         beta = self.beta(batch_size)
+        G = unwrap(G)  # under DDP, the generator itself (its parameter names unprefixed)
         ema_params = dict(self.module.named_parameters())
         for name, p in G.named_parameters():
             avg = ema_params[name]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import io
+import math
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from gankit.losses import BCELoss
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -90,3 +93,19 @@ def gankit(*argv: str, timeout: int = 30) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), time_limit(timeout):
         code = cli.main([str(a) for a in argv])
     return code, out.getvalue(), err.getvalue()
+
+
+
+class FlakyLoss(BCELoss):
+    """BCE whose D loss is NaN on chosen calls (1-based), for the non-finite tests."""
+
+    nan_calls: set[int] = set()
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def d_loss(self, D, real, fake):
+        self.calls += 1
+        total, stats = super().d_loss(D, real, fake)
+        return (total * math.nan, stats) if self.calls in self.nan_calls else (total, stats)

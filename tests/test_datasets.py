@@ -65,6 +65,16 @@ def test_real_data(case, channels):
     assert check_item(ds[len(ds) - 1], 16, channels) == last
 
 
+def test_digits_read_without_scikit_learn_are_scikit_learns():
+    from sklearn.datasets import load_digits
+
+    from gankit.data.digits import _load
+
+    images, labels = _load()
+    bunch = load_digits()
+    assert np.array_equal(images, bunch.images) and np.array_equal(labels, bunch.target)
+
+
 def test_tutorial_transform_matches_torchvision():
     import torchvision.transforms as T
 

@@ -10,7 +10,6 @@ from torch import nn
 
 import gankit
 from gankit.loggers.local import read_metrics
-from gankit.losses import BCELoss
 from gankit.recipe import load_recipe, validate
 from gankit.training.checkpoint import load_checkpoint
 from gankit.training.health import HealthMonitor, diversity
@@ -18,7 +17,7 @@ from gankit.training.loop import Trainer, train
 from gankit.training.nonfinite import TrainingStopped
 from gankit.training.resume import prepare_resume
 from gankit_dcgan.models import DCGANGenerator
-from helpers import REPO, only_run_dir, run_cli, states_equal
+from helpers import REPO, FlakyLoss, only_run_dir, run_cli, states_equal
 
 
 def events(run_dir, kind: str) -> list[dict]:
@@ -47,21 +46,6 @@ def test_a_learning_rate_of_1e3_stops_the_run_and_keeps_the_last_good_checkpoint
                if t.is_floating_point())
     assert events(run_dir, "nonfinite")[-1]["action"] == "stop"
     assert read_metrics(run_dir)[-1] == {**read_metrics(run_dir)[-1], "kind": "end", "status": "diverged"}
-
-
-class FlakyLoss(BCELoss):
-    """BCE whose D loss is NaN on chosen calls (1-based)."""
-
-    nan_calls: set[int] = set()
-
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
-
-    def d_loss(self, D, real, fake):
-        self.calls += 1
-        total, stats = super().d_loss(D, real, fake)
-        return (total * math.nan, stats) if self.calls in self.nan_calls else (total, stats)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ in the recipe, the data or a plugin, or a full disk, exits with 2.
 
 from __future__ import annotations
 
+import os
 import sys
 
 NAME = "run"
@@ -29,6 +30,8 @@ def _last_words(text: str) -> None:
     """Print the run's last line; a further Ctrl-C meanwhile must not turn it into a traceback."""
     import signal
 
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for all
+        return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         print(text, file=sys.stderr, flush=True)
@@ -39,6 +42,7 @@ def _last_words(text: str) -> None:
 def run(args) -> int:
     from gankit.errors import GankitError
     from gankit.recipe import load_recipe
+    from gankit.training.distributed import resume_command
     from gankit.training.loop import RunInterrupted, Trainer
     from gankit.training.nonfinite import TrainingStopped
     from gankit.training.resume import prepare_resume
@@ -65,7 +69,8 @@ def run(args) -> int:
         run_dir = getattr(trainer, "run_dir", None)
         kept = run_dir is not None and (run_dir / "checkpoints" / "last.pt").is_file()
         _last_words("interrupted (SIGINT): stopped at once" + (
-            f", last checkpoint kept; resume with: gankit run --resume {run_dir}" if kept else ""))
+            f", last checkpoint kept; resume with: {resume_command(run_dir)}" if kept else ""))
         return 130
-    print(f"run finished: {run_dir}", file=sys.stderr)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, once
+        print(f"run finished: {run_dir}", file=sys.stderr)
     return 0

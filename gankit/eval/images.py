@@ -53,7 +53,8 @@ def batches(dataset: Dataset, indices: Iterable[int], batch_size: int, limit: in
     """uint8 batches of the items at ``indices``, skipping bad images, at most ``limit`` images.
 
     Images of different sizes (image folders) are batched separately; the
-    extractors resize each one themselves.
+    extractors resize each one themselves. Each batch is quantised at once
+    (the same rule per pixel as one image at a time).
     """
     pending: list[Tensor] = []
     taken = 0
@@ -63,17 +64,16 @@ def batches(dataset: Dataset, indices: Iterable[int], batch_size: int, limit: in
         image = _image_of(dataset[i])
         if image is None:
             continue
-        image = quantise(image)
-        if pending and pending[0].shape != image.shape:
-            yield torch.stack(pending)
+        if pending and (pending[0].shape != image.shape or pending[0].dtype != image.dtype):
+            yield quantise(torch.stack(pending))
             pending = []
         pending.append(image)
         taken += 1
         if len(pending) == batch_size:
-            yield torch.stack(pending)
+            yield quantise(torch.stack(pending))
             pending = []
     if pending:
-        yield torch.stack(pending)
+        yield quantise(torch.stack(pending))
 
 
 def subset(n_total: int, n_wanted: int | None, generator: torch.Generator) -> list[int]:

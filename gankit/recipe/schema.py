@@ -37,7 +37,7 @@ class DataSection(Component):
     name: str = "digits"
     image_size: PositiveInt = 64  # images are resized and centre-cropped to this size
     channels: Literal[1, 3] = 3  # grey, palette and RGBA images are converted to this
-    batch_size: PositiveInt = 128  # per process
+    batch_size: PositiveInt = 128  # per process: under torchrun each step sees batch_size × world size images
     workers: NonNegativeInt = 2  # DataLoader worker processes
     drop_last: bool = False  # the tutorial keeps the last, smaller batch
     on_bad_image: Literal["error", "skip"] = "error"  # unreadable images: stop naming the file, or skip and count
@@ -77,6 +77,13 @@ class TrainSection(Section):
     log_every: PositiveInt = 50  # a metrics.jsonl row every N steps
     d_steps: PositiveInt = 1  # D updates per G update, each on a fresh real batch; train.steps counts G updates
     ema: EMASection | None = None  # an exponential moving average of G's weights, used for samples and evaluation
+    # Speed. fp16 adds a gradient scaler per network; bf16 needs none (see benchmarks/README.md for what helps where).
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype of G's and D's forward passes and losses
+    channels_last: bool = False  # NHWC memory layout for G, D and the real batches (faster convolutions on GPUs)
+    compile: bool = False  # torch.compile G and D (the first steps pay the compilation)
+    deterministic: bool = False  # deterministic kernels only (torch.use_deterministic_algorithms); slower on CUDA
+    # torchrun: convert BatchNorm to SyncBatchNorm, so batch statistics span all ranks' batches (CUDA only)
+    sync_batchnorm: bool = False
 
 
 class HealthSection(Section):

@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from gankit.training.distributed import resume_command
+
 
 class RunInterrupted(Exception):
     """The run was stopped by SIGINT/SIGTERM; a checkpoint was saved (unless stopped twice)."""
@@ -20,7 +22,7 @@ class RunInterrupted(Exception):
         self.exit_code = 128 + signum  # 130 for Ctrl-C, 143 for SIGTERM
         self.run_dir = run_dir
         how = "checkpoint saved" if saved else "stopped at once, last checkpoint kept"
-        super().__init__(f"interrupted ({signal.Signals(signum).name}): {how}; resume with: gankit run --resume {run_dir}")
+        super().__init__(f"interrupted ({signal.Signals(signum).name}): {how}; resume with: {resume_command(run_dir)}")
 
 
 class StopRequest:

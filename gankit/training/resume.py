@@ -2,8 +2,9 @@
 
 Only settings that do not change the model, the data or the optimisation may
 change on resume: how long to train, how often to log, sample, checkpoint and
-evaluate, the logging, evaluation and health sections, the device and the
-number of data workers.
+evaluate, the logging, evaluation and health sections, the device, the
+number of data workers, and how the models run (precision, memory layout,
+compilation, deterministic kernels).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from gankit.training.checkpoint import find_checkpoint, load_checkpoint
 ALLOWED = (
     "train.steps", "train.epochs", "train.sample_every", "train.checkpoint_every", "train.log_every",
     "eval", "log", "health", "device", "data.workers", "data.cache_dir", "out_dir",
+    "train.precision", "train.channels_last", "train.compile", "train.deterministic",
 )
 
 
@@ -42,7 +44,9 @@ def prepare_resume(path: str | Path, overrides: list[str]) -> tuple[Recipe, dict
     run_dir = ckpt_path.parent.parent
     source = f"{ckpt_path} (the run's recipe)"
     recipe = validate(ckpt["recipe"], source, overrides)
-    before, after = _flatten(ckpt["recipe"]), _flatten(resolved(recipe))
+    # Both resolved: a key added to the schema after the checkpoint was written has its default on both sides.
+    before = _flatten(resolved(validate(ckpt["recipe"], source, [])))
+    after = _flatten(resolved(recipe))
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
     refused = [
         f"{k}: cannot change when resuming (was {before.get(k)!r}, now {after.get(k)!r}); "

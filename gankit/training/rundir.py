@@ -20,6 +20,7 @@ import yaml
 import gankit
 from gankit.errors import GankitError
 from gankit.plugins import get_host
+from gankit.training.distributed import resume_command
 
 
 def new_run_id() -> str:
@@ -38,7 +39,8 @@ def create_run_dir(out_dir: str, name: str) -> tuple[Path, str]:
     return run_dir, run_id
 
 
-def provenance(overrides: list[str], source: str | None, run_id: str, device: torch.device) -> dict[str, Any]:
+def provenance(overrides: list[str], source: str | None, run_id: str, device: torch.device,
+               world_size: int = 1) -> dict[str, Any]:
     """What a run records about how it was made (the recipe's `gankit:` key)."""
     return {
         "version": gankit.__version__,
@@ -48,13 +50,14 @@ def provenance(overrides: list[str], source: str | None, run_id: str, device: to
         "plugins": {p.name: p.version for p in get_host().plugins.values()},
         "torch": str(torch.__version__),
         "python": sys.version.split()[0],
-        "device": str(device),
+        "device": str(device),  # rank 0's
+        "world_size": world_size,  # processes under torchrun (1 without it)
     }
 
 
 def write_recipe(run_dir: Path, resolved: dict[str, Any], info: dict[str, Any]) -> None:
     text = (
-        f"# Resolved recipe of run {info['run_id']}; resume with: gankit run --resume {run_dir}\n"
+        f"# Resolved recipe of run {info['run_id']}; resume with: {resume_command(run_dir)}\n"
         + yaml.safe_dump({**resolved, "gankit": info}, sort_keys=False, width=100)
     )
     tmp = run_dir / ".recipe.yaml.tmp"

@@ -5,10 +5,17 @@ a real batch and ``fake.detach()``, then one G update on the same fakes. The
 recipe can add D updates per G update (``train.d_steps``), regularisers on
 D's loss (``regularizers``), differentiable augmentation of D's inputs
 (``augment``), class labels for conditional models and an EMA of G.
+
+Speed (:mod:`gankit.training.speed`): forward passes and losses run under
+``autocast`` (bf16 or fp16), backward passes outside it; with fp16 each
+player has a GradScaler, and an overflowed fp16 gradient is the scaler's to
+skip, not the non-finite guard's. Regularisers run in fp32 (see
+:meth:`GANStep.d_update`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,6 +40,11 @@ def grad_norm(module: nn.Module) -> Tensor:
         return torch.nn.utils.get_total_norm(grads)
 
 
+def _no_sync(module: nn.Module) -> contextlib.AbstractContextManager:
+    """DDP's ``no_sync()`` for a wrapped module (its forward passes' gradients stay local)."""
+    return module.no_sync() if isinstance(module, nn.parallel.DistributedDataParallel) else contextlib.nullcontext()
+
+
 @dataclass
 class GANStep:
     """The players, their optimizers and everything the recipe adds to the tutorial's step."""
@@ -47,6 +59,10 @@ class GANStep:
     aug_generator: torch.Generator | None = None  # augmentation draws its own stream (saved in checkpoints)
     ema: object | None = None
     guard: Guard | None = None
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext  # train.precision
+    scaler_d: torch.amp.GradScaler | None = None  # fp16: each player's loss scale
+    scaler_g: torch.amp.GradScaler | None = None
+    channels_last: bool = False  # real batches in NHWC, like the models' weights
 
     def __post_init__(self):
         self.nz = self.G.nz
@@ -67,30 +83,56 @@ class GANStep:
         labels = torch.randint(self.classes, (n,), device=device)
         return self.G(z, labels), labels
 
+    def _optimize(self, player: str, loss: Tensor, stats: dict[str, Tensor], grad_norms: bool) -> bool:
+        """Backward, then ``player``'s optimizer step unless the guard refuses it (then False)."""
+        module, opt, scaler = (self.D, self.opt_d, self.scaler_d) if player == "discriminator" else \
+            (self.G, self.opt_g, self.scaler_g)
+        p = player[0]  # "d" or "g"
+        if scaler is None:
+            loss.backward()
+        else:  # fp16: backward on the scaled loss (small gradients would underflow), then unscale in place
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+        if grad_norms or self.guard is not None:
+            stats[f"grad_norm_{p}"] = grad_norm(module)
+        checked = {**stats, f"loss_{p}": loss.detach()}
+        if scaler is not None:
+            # An overflowed fp16 gradient is routine: scaler.step skips the update and lowers the scale.
+            # The losses are still checked: a non-finite loss is divergence, not overflow.
+            checked.pop(f"grad_norm_{p}", None)
+        applied = self.guard is None or self.guard(player, checked, module)
+        if not applied:
+            opt.zero_grad(set_to_none=True)
+        elif scaler is None:
+            opt.step()
+        else:
+            scaler.step(opt)
+        if scaler is not None:
+            scaler.update()  # also after a refused update: unscale_ above must be followed by an update
+        return applied
+
     def d_update(self, real: Tensor, real_labels: Tensor | None, d_update: int, grad_norms: bool):
         """One D update; returns (stats or None if skipped, the fakes and their labels for G)."""
         ############################
         # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
         ############################
-        fake, fake_labels = self._fake(real.shape[0], real.device)
         self.opt_d.zero_grad(set_to_none=True)
-        # D sees the real batch and the fake batch separately (BatchNorm statistics per batch);
-        # fake.detach(): this update must not reach G.
-        real_in, fake_in = self._aug(real), self._aug(fake.detach())
-        labels = self._labels(real_labels=real_labels, fake_labels=fake_labels)
-        loss_d, stats = self.loss.d_loss(self.D, real_in, fake_in, **labels)
+        with self.autocast():
+            fake, fake_labels = self._fake(real.shape[0], real.device)
+            # D sees the real batch and the fake batch separately (BatchNorm statistics per batch);
+            # fake.detach(): this update must not reach G.
+            real_in, fake_in = self._aug(real), self._aug(fake.detach())
+            labels = self._labels(real_labels=real_labels, fake_labels=fake_labels)
+            loss_d, stats = self.loss.d_loss(self.D, real_in, fake_in, **labels)
         for reg in self.regularizers:
-            penalty, reg_stats = reg.penalty(self.D, real_in, fake_in, d_update, **labels)
+            # In fp32, outside autocast: a gradient of a gradient underflows fp16 unless scaled, and a scaled
+            # one that overflows makes the penalty itself inf, which the guard would take for divergence.
+            penalty, reg_stats = reg.penalty(self.D, real_in.float(), fake_in.float(), d_update, **labels)
             if penalty is not None:
                 loss_d = loss_d + penalty
                 stats.update(reg_stats)
-        loss_d.backward()
-        if grad_norms or self.guard is not None:
-            stats["grad_norm_d"] = grad_norm(self.D)
-        if self.guard is not None and not self.guard("discriminator", {**stats, "loss_d": loss_d.detach()}, self.D):
-            self.opt_d.zero_grad(set_to_none=True)
+        if not self._optimize("discriminator", loss_d, stats, grad_norms):
             return None, fake, fake_labels
-        self.opt_d.step()
         return stats, fake, fake_labels
 
     def g_update(self, fake: Tensor, fake_labels: Tensor | None, step: int, grad_norms: bool):
@@ -99,15 +141,12 @@ class GANStep:
         # (2) Update G network: maximize log(D(G(z)))
         ############################
         self.opt_g.zero_grad(set_to_none=True)
-        # The same fakes, now through the freshly updated D and with gradients into G.
-        loss_g, stats = self.loss.g_loss(self.D, self._aug(fake), **self._labels(fake_labels=fake_labels))
-        loss_g.backward()
-        if grad_norms or self.guard is not None:
-            stats["grad_norm_g"] = grad_norm(self.G)
-        if self.guard is not None and not self.guard("generator", {**stats, "loss_g": loss_g.detach()}, self.G):
-            self.opt_g.zero_grad(set_to_none=True)
+        # The same fakes, now through the freshly updated D and with gradients into G. Under DDP, D's
+        # gradients from this pass are not averaged across ranks: the next D update discards them.
+        with self.autocast(), _no_sync(self.D):
+            loss_g, stats = self.loss.g_loss(self.D, self._aug(fake), **self._labels(fake_labels=fake_labels))
+        if not self._optimize("generator", loss_g, stats, grad_norms):
             return None
-        self.opt_g.step()
         if self.ema is not None:
             self.ema.update(self.G, step, fake.shape[0])
         return stats
@@ -120,6 +159,8 @@ class GANStep:
         """
         stats: dict[str, Tensor] = {}
         for i, (real, labels) in enumerate(batches):
+            if self.channels_last:  # as D's weights; else each of D's calls on it would convert its layout
+                real = real.contiguous(memory_format=torch.channels_last)
             d_stats, fake, fake_labels = self.d_update(real, labels, step * len(batches) + i, grad_norms)
             if d_stats is None:
                 return None

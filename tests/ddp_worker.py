@@ -1,0 +1,39 @@
+"""One rank of a torchrun test run: trains like ``gankit run`` and saves this rank's final state.
+
+    torchrun --nproc_per_node=2 tests/ddp_worker.py RECIPE OUT_PREFIX [--resume RUN_DIR] [key=value ...]
+
+Writes ``OUT_PREFIX.rank<R>.pt`` (G, D, both optimizers, the run directory) so
+the test can compare the ranks with each other and with another run.
+"""
+
+import argparse
+import os
+
+import torch
+
+from gankit.recipe import load_recipe
+from gankit.training.loop import Trainer
+from gankit.training.resume import prepare_resume
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("recipe")
+    parser.add_argument("out_prefix")
+    parser.add_argument("--resume")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_intermixed_args()
+    if args.resume:
+        recipe, ckpt, run_dir = prepare_resume(args.resume, args.overrides)
+        trainer = Trainer(recipe, overrides=args.overrides, resume=ckpt, run_dir=run_dir)
+    else:
+        trainer = Trainer(load_recipe(args.recipe, args.overrides), source=args.recipe, overrides=args.overrides)
+    run_dir = trainer.run()
+    torch.save({"generator": trainer.G.state_dict(), "discriminator": trainer.D.state_dict(),
+                "optim_g": trainer.opt_g.state_dict(), "optim_d": trainer.opt_d.state_dict(),
+                "run_dir": str(run_dir), "step": trainer.step},
+               f"{args.out_prefix}.rank{os.environ['RANK']}.pt")
+
+
+if __name__ == "__main__":
+    main()

@@ -24,31 +24,13 @@ import tempfile
 import time
 
 import torch
-from train_step import _Labelled  # benchmarks/ is on sys.path when a script in it runs
+from train_step import bench_trainer  # benchmarks/ is on sys.path when a script in it runs
 
 
 def make_trainer(images, args, out_dir, health: bool):
-    import gankit
-    from gankit.loggers.factory import make_loggers
-    from gankit.recipe import validate
-    from gankit.training.loop import Trainer
-    from gankit.training.progress import Progress
-
-    datasets = gankit.registry("datasets")
-    if "benchmark_images" not in datasets:
-        datasets.register("benchmark_images", lambda image_size, channels: _Labelled(images))
-    recipe = validate({
-        "name": "health_cost", "out_dir": out_dir, "device": args.device,
-        "data": {"name": "benchmark_images", "image_size": args.image_size, "channels": 3,
-                 "batch_size": args.batch_size, "workers": 0},
-        "generator": {"name": "dcgan", "nz": 100, "ngf": args.width}, "discriminator": {"name": "dcgan", "ndf": args.width},
-        "train": {"steps": 10**9, "sample_every": None, "checkpoint_every": None, "log_every": 50},
-        "log": {"progress": "none", "wandb": {"mode": "disabled"}},
-    })
-    t = Trainer(recipe)
-    t._setup()
-    t.logger = make_loggers(recipe, t.run_dir)
-    t.progress = Progress("none", 10**9, 0)
+    t = bench_trainer(images, out_dir, args.device, args.batch_size, name="health_cost",
+                      generator={"name": "dcgan", "nz": 100, "ngf": args.width},
+                      discriminator={"name": "dcgan", "ndf": args.width})
     if not health:
         t._guard = None  # the step then neither checks nor computes grad norms (except at log steps)
         if hasattr(t, "stepper"):

@@ -30,7 +30,7 @@ import tempfile
 import time
 
 import torch
-from train_step import _Labelled  # benchmarks/ is on sys.path when a script in it runs
+from train_step import bench_trainer  # benchmarks/ is on sys.path when a script in it runs
 
 CONTENDERS = {  # name -> the recipe's train.* switches; the fast ones next to each other in a round
     "fp32": {},
@@ -42,28 +42,7 @@ CONTENDERS = {  # name -> the recipe's train.* switches; the fast ones next to e
 
 
 def make_trainer(images, args, out_dir, switches: dict):
-    import gankit
-    from gankit.loggers.factory import make_loggers
-    from gankit.recipe import validate
-    from gankit.training.loop import Trainer
-    from gankit.training.progress import Progress
-
-    datasets = gankit.registry("datasets")
-    if "benchmark_images" not in datasets:
-        datasets.register("benchmark_images", lambda image_size, channels: _Labelled(images))
-    recipe = validate({
-        "name": "speed_switches", "out_dir": out_dir, "device": args.device,
-        "data": {"name": "benchmark_images", "image_size": args.image_size, "channels": 3,
-                 "batch_size": args.batch_size, "workers": 0},
-        "generator": {"name": "dcgan"}, "discriminator": {"name": "dcgan"},
-        "train": {"steps": 10**9, "sample_every": None, "checkpoint_every": None, "log_every": 50, **switches},
-        "log": {"progress": "none", "wandb": {"mode": "disabled"}},
-    })
-    t = Trainer(recipe)
-    t._setup()
-    t.logger = make_loggers(recipe, t.run_dir)
-    t.progress = Progress("none", 10**9, 0)
-    return t
+    return bench_trainer(images, out_dir, args.device, args.batch_size, name="speed_switches", **switches)
 
 
 def train(trainer, steps: int, seconds: float = 0.0) -> tuple[int, float]:

@@ -115,30 +115,38 @@ class PlainLoop:
 
 
 # -- gankit's loop -------------------------------------------------------------------
+def bench_trainer(images, out_dir, device, batch_size, name="bench", generator=None, discriminator=None, **train):
+    """A set-up gankit Trainer on ``images`` (in memory), ready for ``_train``: no grids, checkpoints,
+    progress or wandb; ``train`` adds ``train.*`` keys; the models default to the tutorial's DCGAN."""
+    import gankit
+    from gankit.loggers.factory import make_loggers
+    from gankit.recipe import validate
+    from gankit.training.loop import Trainer
+    from gankit.training.progress import Progress
+
+    datasets = gankit.registry("datasets")
+    if "benchmark_images" not in datasets:
+        datasets.register("benchmark_images", lambda image_size, channels: _Labelled(images))
+    recipe = validate({
+        "name": name, "out_dir": out_dir, "device": str(device),
+        "data": {"name": "benchmark_images", "image_size": images.shape[-1], "channels": 3,
+                 "batch_size": batch_size, "workers": 0},
+        "generator": generator or {"name": "dcgan"}, "discriminator": discriminator or {"name": "dcgan"},
+        "train": {"steps": 10**9, "sample_every": None, "checkpoint_every": None, "log_every": 50, **train},
+        "log": {"progress": "none", "wandb": {"mode": "disabled"}},
+    })
+    trainer = Trainer(recipe)
+    trainer._setup()
+    trainer.logger = make_loggers(recipe, trainer.run_dir)
+    trainer.progress = Progress("none", 10**9, 0)
+    return trainer
+
+
 class GankitLoop:
     def __init__(self, images, batch_size, device, out_dir):
-        import gankit
-        from gankit.recipe import validate
-        from gankit.training.loop import Trainer, _StopRequest
+        from gankit.training.loop import _StopRequest
 
-        datasets = gankit.registry("datasets")
-        if "benchmark_images" not in datasets:
-            datasets.register("benchmark_images", lambda image_size, channels: _Labelled(images))
-        recipe = validate({
-            "name": "bench", "out_dir": out_dir, "device": str(device),
-            "data": {"name": "benchmark_images", "image_size": images.shape[-1], "channels": 3,
-                     "batch_size": batch_size, "workers": 0},
-            "generator": {"name": "dcgan"}, "discriminator": {"name": "dcgan"},
-            "train": {"steps": 10**9, "sample_every": None, "checkpoint_every": None, "log_every": 50},
-            "log": {"progress": "none", "wandb": {"mode": "disabled"}},
-        })
-        self.trainer = Trainer(recipe)
-        self.trainer._setup()
-        from gankit.loggers.factory import make_loggers
-        from gankit.training.progress import Progress
-
-        self.trainer.logger = make_loggers(recipe, self.trainer.run_dir)
-        self.trainer.progress = Progress("none", 10**9, 0)
+        self.trainer = bench_trainer(images, out_dir, device, batch_size)
         self.stop = _StopRequest()
 
     def train(self, steps):

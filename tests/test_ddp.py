@@ -126,3 +126,13 @@ def test_torchrun_with_a_pinned_device_is_refused(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(GankitError, match="cuda:LOCAL_RANK"):
         join_world("cuda:1")
+
+
+def test_resume_hints_name_the_launcher(monkeypatch):
+    from gankit.training.distributed import resume_command
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert resume_command("runs/a/1") == "gankit run --resume runs/a/1"
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert resume_command("runs/a/1") == "torchrun --nnodes=2 --nproc_per_node=4 -m gankit run --resume runs/a/1"

@@ -2,13 +2,29 @@
 
     gankit run recipes/quickstart.yaml
 
-Public API: :func:`registry`, :func:`load_recipe`, :func:`train`, :data:`hookimpl`.
+Public API:
+
+- building: :func:`registry`, :func:`load_recipe`, :func:`train`;
+- plugins: :data:`hookimpl`, :func:`component` and :func:`register_declared`;
+- after training: :func:`load_generator`, :func:`generate`, :func:`save_grid`, :func:`load_run`::
+
+    G = gankit.load_generator("runs/quickstart/<id>")
+    images = gankit.generate(G, 16, seed=0)
+    gankit.save_grid(images, "grid.png", scale=4)
+
+The contracts a component must meet are the Protocols of :mod:`gankit.contracts`.
+
+Nothing inside gankit imports this module: it is the face users import, and
+it imports the rest only when a function is called.
 """
 
-__version__ = "0.1.0"
+from gankit.core.version import __version__
+from gankit.core.deprecated import install as _install_deprecated_paths
+from gankit.core.hookspecs import hookimpl
+from gankit.core.plugins import registry
+from gankit.core.registry import component, register_declared
 
-from gankit.hookspecs import hookimpl  # noqa: E402
-from gankit.plugins import registry  # noqa: E402
+_install_deprecated_paths()  # gankit.errors, gankit.loss_zoo, ... still import, with a warning
 
 
 def load_recipe(path, overrides=()):
@@ -20,9 +36,38 @@ def load_recipe(path, overrides=()):
 
 def train(recipe, **kwargs):
     """Train ``recipe`` (a validated :class:`gankit.recipe.Recipe`); returns the run directory."""
-    from gankit.training.loop import train as _train
+    from gankit.training.trainer import train as _train
 
     return _train(recipe, **kwargs)
 
 
-__all__ = ["__version__", "hookimpl", "load_recipe", "registry", "train"]
+def load_generator(run_or_checkpoint, *, ema=True, device="cpu"):
+    """A run's (or checkpoint's) generator, in eval mode; see :func:`gankit.runs.loading.load_generator`."""
+    from gankit.runs.loading import load_generator as _load
+
+    return _load(run_or_checkpoint, ema=ema, device=device)
+
+
+def generate(G, n, seed=0, labels=None, truncation=None, batch_size=256):
+    """``n`` images in [-1, 1], the same for a seed; see :func:`gankit.sampling.images.generate`."""
+    from gankit.sampling import generate as _generate
+
+    return _generate(G, n, seed=seed, labels=labels, truncation=truncation, batch_size=batch_size)
+
+
+def save_grid(images, path, nrow=None, scale=1):
+    """Images in [-1, 1] as one PNG grid; see :func:`gankit.sampling.images.save_grid`."""
+    from gankit.sampling import save_grid as _save
+
+    return _save(images, path, nrow=nrow, scale=scale)
+
+
+def load_run(run_dir):
+    """A run directory's recipe, metrics rows, checkpoints and samples; see :func:`gankit.runs.record.load_run`."""
+    from gankit.runs.record import load_run as _load
+
+    return _load(run_dir)
+
+
+__all__ = ["__version__", "component", "generate", "hookimpl", "load_generator", "load_recipe", "load_run",
+           "register_declared", "registry", "save_grid", "train"]

@@ -1,6 +1,6 @@
 """The ``gankit`` command line: one module per command under :mod:`gankit.commands`.
 
-A user's mistake (:class:`gankit.errors.GankitError`) prints ``error: ...``
+A user's mistake (:class:`gankit.core.errors.GankitError`) prints ``error: ...``
 and exits with code 2, without a traceback.
 """
 
@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
-from gankit import __version__
-from gankit.errors import GankitError
+from gankit.core.version import __version__
+from gankit.core.errors import GankitError
 
 # Each module defines NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMANDS = ["run", "validate", "sample", "plugins", "list", "compare", "report", "eval", "weights", "new_plugin"]
+COMMANDS = ["run", "validate", "sample", "export", "plugins", "list", "compare", "report", "runs", "sweep", "eval",
+            "weights", "new_plugin"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,8 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_plugin_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from gankit.core.plugins import PluginWarning
+
     args = build_parser().parse_args(argv)
+    previous = warnings.showwarning
+    warnings.showwarning = lambda m, c, *a, **k: (_show_plugin_warning(m, c, *a, **k) if issubclass(c, PluginWarning)
+                                                   else previous(m, c, *a, **k))
     try:
         return args.func(args) or 0
     except GankitError as exc:
@@ -39,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except BrokenPipeError:  # `gankit list | head`
         return 0
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":

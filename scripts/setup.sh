@@ -17,8 +17,8 @@ if ! .venv/bin/python -c 'import torch, torchvision, sys; sys.exit(torch.__versi
 fi
 
 extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
-pip install -q -e ".${extras}" -e plugins/dcgan -e plugins/sngan
+[ "${1:-}" = "--test" ] && extras="[test,export]"  # export: onnx, onnxscript, onnxruntime (ONNX export tests)
+pip install -q -e ".${extras}" -e plugins/dcgan -e plugins/sngan -e plugins/stylegan2 -e plugins/r3gan
 
 if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
     # The HTML report is checked in a real headless browser; its test skips without one.

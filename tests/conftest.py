@@ -17,7 +17,7 @@ os.environ["WANDB_MODE"] = "disabled"
 @pytest.fixture(autouse=True)
 def fresh_plugins():
     """Each test starts from a fresh plugin host (local plugins don't leak between tests)."""
-    from gankit.plugins import reset_host
+    from gankit.core.plugins import reset_host
 
     reset_host()
     yield

@@ -12,7 +12,7 @@ import os
 import torch
 
 from gankit.recipe import load_recipe
-from gankit.training.loop import Trainer
+from gankit.training.trainer import Trainer
 from gankit.training.resume import prepare_resume
 
 
@@ -30,7 +30,7 @@ def main() -> None:
         trainer = Trainer(load_recipe(args.recipe, args.overrides), source=args.recipe, overrides=args.overrides)
     run_dir = trainer.run()
     torch.save({"generator": trainer.G.state_dict(), "discriminator": trainer.D.state_dict(),
-                "optim_g": trainer.opt_g.state_dict(), "optim_d": trainer.opt_d.state_dict(),
+                "optim_g": trainer.job.players.opt_g.state_dict(), "optim_d": trainer.job.players.opt_d.state_dict(),
                 "run_dir": str(run_dir), "step": trainer.step},
                f"{args.out_prefix}.rank{os.environ['RANK']}.pt")
 

@@ -50,7 +50,7 @@ def write_folder(folder: Path, images: torch.Tensor) -> Path:
 
 def make_inception_weights(path: Path, seed: int = 0) -> Path:
     """A calibrated random InceptionV3 state dict in torch-fidelity's layout, saved at ``path``."""
-    from gankit.eval.features import inception_module
+    from gankit.eval.extractors import inception_module
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

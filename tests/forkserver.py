@@ -101,8 +101,8 @@ def _child(argv: list[str], log: str, fsize: int | None) -> None:
 def _serve() -> None:
     # Everything a run imports, once: the children inherit it.
     import gankit.cli  # noqa: F401
-    import gankit.training.loop  # noqa: F401
-    from gankit.plugins import get_host
+    import gankit.training.trainer  # noqa: F401
+    from gankit.core.plugins import get_host
     from sklearn.datasets import load_digits
 
     get_host()

@@ -5,7 +5,7 @@ import torch
 
 import gankit
 from gankit.augment import DiffAugment, brightness, cutout, translation
-from gankit.errors import GankitError
+from gankit.core.errors import GankitError
 
 POLICIES = ["color", "translation", "cutout", "color,translation,cutout", "cutout, color"]
 

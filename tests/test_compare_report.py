@@ -59,10 +59,11 @@ def test_compare_prints_what_differs_and_plots(two_runs, tmp_path, capsys):
     assert header[:2] == ["run", "recipe"]
     assert "generator.ngf" in header and "optim.g.lr" in header
     assert "seed" not in header and "train.steps" not in header  # only what differs
-    assert {"steps", "img/s", "final", "best"} <= set(header)
+    # No run evaluated anything: no metric columns (the default metric is one the runs recorded).
+    assert {"status", "steps", "img/s"} <= set(header) and not {"final", "best"} & set(header)
     for run_dir, ngf in zip(two_runs, ("8", "16")):
         (row,) = [line.split() for line in lines if line.startswith(run_dir.name)]
-        assert row[1] == "tiny" and ngf in row and "4" in row  # 4 steps
+        assert row[1] == "tiny" and row[2] == "finished" and ngf in row and "4" in row  # 4 steps
         assert float(row[-1]) > 0  # images per second
     with Image.open(out) as im:
         assert im.format == "PNG" and im.width > 600
@@ -124,8 +125,12 @@ def test_report_default_location_and_errors(two_runs, tmp_path, capsys):
     shutil.copytree(two_runs[1], run_dir)
     assert cli.main(["report", str(run_dir)]) == 0
     assert (run_dir / "report.html").is_file()
-    assert cli.main(["report", str(tmp_path)]) == 2
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["report", str(tmp_path / "empty")]) == 2
     assert "not a gankit run directory" in capsys.readouterr().err
+    # A folder holding runs is a page over all of them (gankit report RUN [RUN...]).
+    assert cli.main(["report", str(tmp_path), "--out", str(tmp_path / "all.html")]) == 0
+    assert "<h1>1 run</h1>" in (tmp_path / "all.html").read_text(encoding="utf-8")
 
 
 def chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess:
@@ -177,7 +182,7 @@ def test_report_renders_in_chromium(report, tmp_path):
 
 
 def test_grids_are_thinned_evenly_keeping_the_last():
-    from gankit.loggers.report import pick_grids
+    from gankit.runs.report import pick_grids
 
     paths = [Path(f"step_{i:07d}.png") for i in range(1, 31)]
     picked = pick_grids(paths, limit=12)
@@ -186,7 +191,7 @@ def test_grids_are_thinned_evenly_keeping_the_last():
 
 
 def test_differing_keys_include_keys_only_one_run_has(tmp_path):
-    from gankit.loggers.compare import RunRecord, differing_keys
+    from gankit.runs.compare import RunRecord, differing_keys
 
     a = RunRecord(tmp_path / "a", {"name": "x", "seed": 1, "loss": {"name": "bce"}, "gankit": {"version": "1"}})
     b = RunRecord(tmp_path / "b", {"name": "x", "seed": 1, "loss": {"name": "hinge", "margin": 1.0},

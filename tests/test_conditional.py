@@ -4,11 +4,11 @@ import pytest
 import torch
 
 import gankit
-from gankit.conditional import (
+from gankit.nn.conditional import (
     check_labels, check_pair, class_grid_labels, class_labels, cycle_labels, is_conditional, num_classes,
 )
-from gankit.errors import DataError, GankitError
-from gankit.plugins import get_host
+from gankit.core.errors import DataError, GankitError
+from gankit.core.plugins import get_host
 
 CONDITIONAL_G = [n for n in get_host().registry("generators").list()
                  if is_conditional(gankit.registry("generators").build(n, image_size=32, channels=1))]
@@ -16,7 +16,7 @@ CONDITIONAL_D = ["dcgan_projection", "sngan_projection"]
 
 
 def small(kind, name, **kwargs):
-    from gankit.recipe.components import accepts
+    from gankit.core.registry import accepts
 
     obj = gankit.registry(kind).get(name)
     for width in ("ngf", "ndf", "width"):
@@ -103,7 +103,8 @@ def test_one_conditional_training_step_with_every_loss(d_name):
         assert all(torch.isfinite(p.grad).all() for p in D.parameters() if p.grad is not None), loss_name
         opt_d.step()
         opt_g.zero_grad()
-        g, _ = loss.g_loss(D, fake, fake_labels=fake_y)
+        extra = {"real": real, "real_labels": real_y} if loss.needs_real_for_g else {}  # as the trainer passes it
+        g, _ = loss.g_loss(D, fake, fake_labels=fake_y, **extra)
         g.backward()
         assert G.embed.weight.grad is not None and G.embed.weight.grad.abs().sum() > 0, loss_name
         opt_g.step()

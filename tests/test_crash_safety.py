@@ -20,11 +20,12 @@ import pytest
 import torch
 
 from forkserver import ForkServer
-from gankit.errors import GankitError
+from gankit.core.errors import GankitError
 from gankit.recipe import validate
 from gankit.training import checkpoint as ckpt_io
 from gankit.training.checkpoint import load_checkpoint
-from gankit.training.loop import Trainer, train
+from gankit.training import periodic
+from gankit.training.trainer import Trainer, train
 from helpers import only_run_dir, states_equal
 
 KILLS = 20
@@ -53,20 +54,21 @@ def temporaries(run_dir: Path, pid: int | None = None) -> list[Path]:
     return list((run_dir / "checkpoints").glob(f".*.tmp-{pid if pid is not None else '*'}"))
 
 
-class Recording(Trainer):
-    """A trainer that keeps a copy of its state at chosen steps (the uninterrupted reference)."""
+def recorded_states(recipe, wanted: set[int], monkeypatch) -> dict[int, dict]:
+    """Train ``recipe`` keeping a copy of its checkpoint state at the ``wanted`` steps (the uninterrupted reference)."""
+    states, original = {}, periodic.periodic
 
-    def __init__(self, *args, wanted: set[int], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.wanted, self.states = wanted, {}
+    def recording(job, reporter, stop, final):
+        if job.counters.step in wanted:
+            states[job.counters.step] = exact(copy.deepcopy(periodic.checkpoint_contents(job)))
+        original(job, reporter, stop, final)
 
-    def _periodic(self, final: bool) -> None:
-        if self.step in self.wanted:
-            self.states[self.step] = exact(copy.deepcopy(self._state()))
-        super()._periodic(final)
+    monkeypatch.setattr(periodic, "periodic", recording)
+    Trainer(recipe).run()
+    return states
 
 
-def test_sigkill_at_random_moments_leaves_a_checkpoint_that_resumes_exactly(tiny, write_recipe, tmp_path):
+def test_sigkill_at_random_moments_leaves_a_checkpoint_that_resumes_exactly(tiny, write_recipe, tmp_path, monkeypatch):
     rng = random.Random(20261130)
     tiny["train"].update(steps=10**6, checkpoint_every=1, sample_every=25, log_every=1)
     recipe, out = write_recipe(tiny), Path(tiny["out_dir"])
@@ -119,13 +121,12 @@ def test_sigkill_at_random_moments_leaves_a_checkpoint_that_resumes_exactly(tiny
     torch.set_num_threads(1)  # as in the children: bit-identical arithmetic
     try:
         tiny["train"].update(steps=last + 2, checkpoint_every=None, sample_every=None)
-        reference = Recording(validate(tiny), wanted=set(seen) | {last + 2})
-        reference.run()
+        reference = recorded_states(validate(tiny), set(seen) | {last + 2}, monkeypatch)
     finally:
         torch.set_num_threads(threads)
     for step, state in seen.items():
-        assert states_equal(state, reference.states[step]), f"the checkpoint at step {step} differs from the reference"
-    assert states_equal(exact(final), reference.states[last + 2]), "resuming did not continue exactly"
+        assert states_equal(state, reference[step]), f"the checkpoint at step {step} differs from the reference"
+    assert states_equal(exact(final), reference[last + 2]), "resuming did not continue exactly"
     print(f"\nkill test: {KILLS} SIGKILLs in {killed_for:.0f} s ({', '.join(f'{n} {m}' for m, n in moments.items())}); "
           f"checkpoints at {len(seen)} distinct steps up to {last}, every one loaded and matched an uninterrupted run; "
           f"the last resumed to step {last + 2} exactly")

@@ -22,18 +22,18 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-import gankit.data.imagefolder as imagefolder_module
+import gankit.data.files as files_module
 from gankit.data.cache import CachedDataset, cache_dataset, cache_path, quantise, to_float
 from gankit.data.cached_loader import CachedBatches
 from gankit.data.cachefile import read_header
 from gankit.data.common import collate
-from gankit.data.digits import digits
+from gankit.data.datasets.digits import digits
 from gankit.data.fingerprint import source_fingerprint
-from gankit.data.imagefolder import imagefolder
-from gankit.errors import DataError
+from gankit.data.datasets.imagefolder import imagefolder
+from gankit.core.errors import DataError
 from gankit.recipe import validate
-from gankit.training.build import build_batches, build_training_data
-from gankit.training.sampler import ResumableSampler
+from gankit.training.parts import build_batches, build_training_data
+from gankit.data.sampler import ResumableSampler
 
 SIZE, CH = 16, 3
 IDENTITY = {"dataset": "imagefolder", "image_size": SIZE, "channels": CH}
@@ -61,13 +61,13 @@ def folder(tmp_path) -> Path:
 def decodes(monkeypatch) -> list[str]:
     """Paths decoded by ImageFiles (in this process: the tests build with workers=0)."""
     seen: list[str] = []
-    real = imagefolder_module.try_load_image
+    real = files_module.try_load_image
 
     def counting(path, *args):
         seen.append(str(path))
         return real(path, *args)
 
-    monkeypatch.setattr(imagefolder_module, "try_load_image", counting)
+    monkeypatch.setattr(files_module, "try_load_image", counting)
     return seen
 
 
@@ -152,7 +152,7 @@ def test_interrupted_build_leaves_no_partial_file(folder, tmp_path, monkeypatch)
     old = build(folder, cache_dir)
     old_bytes = old.path.read_bytes()
     (folder / "a" / "001.png").unlink()  # the source changes: a rebuild is due
-    real = imagefolder_module.try_load_image
+    real = files_module.try_load_image
     calls = []
 
     def dies_halfway(path, *args):
@@ -161,11 +161,11 @@ def test_interrupted_build_leaves_no_partial_file(folder, tmp_path, monkeypatch)
             raise KeyboardInterrupt
         return real(path, *args)
 
-    monkeypatch.setattr(imagefolder_module, "try_load_image", dies_halfway)
+    monkeypatch.setattr(files_module, "try_load_image", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
         build(folder, cache_dir)
     assert old.path.read_bytes() == old_bytes and no_temp_files(cache_dir)  # the old entry, whole
-    monkeypatch.setattr(imagefolder_module, "try_load_image", real)
+    monkeypatch.setattr(files_module, "try_load_image", real)
     assert len(build(folder, cache_dir)) == 22
 
 
@@ -216,8 +216,8 @@ import json, sys, time
 from pathlib import Path
 import contextlib
 import gankit.data.cache as cache
-import gankit.data.imagefolder as imf
-from gankit.data.imagefolder import imagefolder
+import gankit.data.files as imf
+from gankit.data.datasets.imagefolder import imagefolder
 
 folder, cache_dir, me, other, lock = sys.argv[1:]
 real = imf.try_load_image
@@ -359,7 +359,7 @@ def test_workers_build_the_same_file(folder, tmp_path):
 def test_data_cache_trains_identically(folder, tiny, tmp_path):
     """``data.cache: true`` ends with the same weights as the DataLoader path, bit for bit."""
     from gankit.training.checkpoint import load_checkpoint
-    from gankit.training.loop import train
+    from gankit.training.trainer import train
 
     data = {"name": "imagefolder", "root": str(folder), "image_size": 16, "channels": 3, "batch_size": 5,
             "workers": 0, "cache_dir": str(tmp_path / "cache")}

@@ -17,10 +17,11 @@ from PIL import Image
 
 import gankit
 from gankit.data import BadImage
-from gankit.data.imagefolder import find_images, imagefolder
-from gankit.data.mnist import mnist
+from gankit.data.datasets.imagefolder import imagefolder
+from gankit.data.files import find_images
+from gankit.data.datasets.mnist import mnist
 from gankit.data.transforms import load_image, try_load_image
-from gankit.errors import DataError
+from gankit.core.errors import DataError
 from gankit.recipe.components import check_arguments
 
 # CI clones the repo next to a copy of shared/; the data is never copied into the repo.
@@ -68,7 +69,7 @@ def test_real_data(case, channels):
 def test_digits_read_without_scikit_learn_are_scikit_learns():
     from sklearn.datasets import load_digits
 
-    from gankit.data.digits import _load
+    from gankit.data.datasets.digits import _load
 
     images, labels = _load()
     bunch = load_digits()

@@ -8,10 +8,10 @@ import sys
 import pytest
 import torch
 
-from gankit.errors import GankitError
+from gankit.core.errors import GankitError
 from gankit.training.checkpoint import load_checkpoint
 from gankit.training.distributed import join_world
-from gankit.training.sampler import ResumableSampler
+from gankit.data.sampler import ResumableSampler
 from helpers import REPO, only_run_dir, states_equal
 
 WORKER = REPO / "tests" / "ddp_worker.py"

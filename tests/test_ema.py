@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.ema import EMA
-from gankit.errors import CheckpointError, GankitError
+from gankit.training.ema import EMA
+from gankit.core.errors import CheckpointError, GankitError
 
 
 def small_g(seed=0):

@@ -11,13 +11,13 @@ import pytest
 import torch
 from eval_fixtures import TinyExtractor
 
-from gankit.errors import GankitError
+from gankit.core.errors import GankitError
 from gankit.eval import weights
 from gankit.eval.cache import ReferenceCache
 from gankit.eval.errors import EvalError, WeightsMissingError
 from gankit.eval.evaluator import Evaluator
-from gankit.eval.features import state_sha256
-from gankit.plugins import reset_host
+from gankit.eval.extractors import state_sha256
+from gankit.core.plugins import get_host, reset_host
 from gankit.recipe import validate
 
 NZ = 8
@@ -59,9 +59,9 @@ def make_recipe(tmp_path, **eval_keys):
 
 
 def evaluator(recipe) -> Evaluator:
-    from gankit.training.build import build_dataset
+    from gankit.training.parts import build_dataset
 
-    return Evaluator(recipe, torch.device("cpu"), lambda: build_dataset(recipe))
+    return Evaluator(recipe, torch.device("cpu"), lambda: build_dataset(recipe), registry=get_host().registry)
 
 
 def generate(z: torch.Tensor) -> torch.Tensor:
@@ -72,7 +72,7 @@ def generate(z: torch.Tensor) -> torch.Tensor:
 
 def test_rows_carry_every_provenance_field(env):
     ev = evaluator(make_recipe(env))
-    assert ev.prepare() == ["eval: KID subsets will use 60 images (eval.num_fake) instead of eval.kid_subset_size 1000"]
+    assert ev.prepare() == ["eval: KID subsets will use 60 images (eval.num_fake) instead of its subset_size 1000"]
     rows = ev.evaluate(generate, NZ, step=10)
     names = [r["metric"] for r in rows]
     assert names == ["fid", "kid", "prdc/precision", "prdc/recall", "prdc/density", "prdc/coverage", "swd"]
@@ -131,6 +131,8 @@ def test_the_cache_holds_plain_tensors_and_survives_corruption_and_races(env):
     path = evaluator(recipe).evaluate(generate, NZ, step=1)[0]["cache_file"]
     entry = torch.load(path, weights_only=True)
     assert entry["features"].shape == (80, 16) and entry["features"].dtype == torch.float32
+    (fid_state,) = entry["states"].values()  # torchmetrics FID's reference side, stored as it is
+    assert fid_state["real_features_num_samples"] == 80 and fid_state["real_features_cov_sum"].dtype == torch.float64
     with open(path, "wb") as f:
         f.write(b"truncated")
     row = evaluator(recipe).evaluate(generate, NZ, step=1)[0]
@@ -142,7 +144,8 @@ def test_the_cache_holds_plain_tensors_and_survives_corruption_and_races(env):
         t.start()
     for t in writers:
         t.join()
-    features, note = cache.load(key)
+    entry, note = cache.load(key)
+    features = entry["features"]
     assert note is None and features.shape == (3, 4) and len(set(features.flatten().tolist())) == 1
     assert [p.name for p in cache.path(key).parent.iterdir()] == [cache.path(key).name]  # no temp files left
 
@@ -160,8 +163,8 @@ def test_generated_copies_of_the_real_images_score_as_identical(env):
     assert "eval.num_real 10000 is more than the reference set's 1797 images" in rows["fid"]["notes"][0]
 
 
-def test_without_weights_the_run_refuses_by_default(env):
-    recipe = make_recipe(env, metrics=["fid", "is", "swd"], feature_extractor="inception")
+def test_without_weights_refuse_stops_the_run(env):
+    recipe = make_recipe(env, metrics=["fid", "is", "swd"], feature_extractor="inception", on_missing_weights="refuse")
     with pytest.raises(WeightsMissingError) as err:
         evaluator(recipe).prepare()
     message = str(err.value)
@@ -170,9 +173,8 @@ def test_without_weights_the_run_refuses_by_default(env):
         assert expected in message
 
 
-def test_without_weights_skip_trains_and_says_which_metrics_are_skipped(env):
-    recipe = make_recipe(env, metrics=["fid", "is", "swd"], feature_extractor="inception",
-                         on_missing_weights="skip")
+def test_without_weights_the_default_trains_and_says_which_metrics_are_skipped(env):
+    recipe = make_recipe(env, metrics=["fid", "is", "swd"], feature_extractor="inception")  # skip: the default
     ev = evaluator(recipe)
     notices = ev.prepare()
     assert len(notices) == 1
@@ -205,7 +207,7 @@ def test_gankit_eval_checkpoint_measures_the_runs_generator(env, capsys):
     import json
 
     from gankit.cli import main
-    from gankit.training.loop import train
+    from gankit.training.trainer import train
 
     raw = make_recipe(env, metrics=["swd"]).model_dump(mode="json", exclude={"gankit"})
     raw.update(out_dir=str(env / "runs"), device="cpu")
@@ -231,8 +233,7 @@ def test_gankit_eval_usage_mistakes_are_clear(env, capsys):
     assert main(["eval"]) == 2
     assert "give both --real DIR and --fake DIR" in capsys.readouterr().err
     assert main(["eval", "--real", str(env), "--fake", str(env), "--metrics", "fdi"]) == 2
-    err = capsys.readouterr().err
-    assert "has no png/jpg/jpeg images" in err or "did you mean 'fid'" in err
+    assert "has no png/jpg/jpeg images" in capsys.readouterr().err  # the folders are checked before the metrics
     (env / "imgs").mkdir()
     from eval_fixtures import digits_uint8, write_folder
 
@@ -246,7 +247,8 @@ def test_gankit_eval_usage_mistakes_are_clear(env, capsys):
 def test_an_unusable_named_weights_file_refuses_or_skips(env):
     garbage = env / "not-weights.pth"
     garbage.write_bytes(b"not a torch file")
-    recipe = make_recipe(env, metrics=["fid", "swd"], feature_extractor="inception", inception_weights=str(garbage))
+    recipe = make_recipe(env, metrics=["fid", "swd"], feature_extractor="inception", inception_weights=str(garbage),
+                         on_missing_weights="refuse")
     with pytest.raises(GankitError, match="cannot be read as a state dict"):
         evaluator(recipe).prepare()
     skipping = evaluator(make_recipe(env, metrics=["fid", "swd"], feature_extractor="inception",
@@ -257,5 +259,5 @@ def test_an_unusable_named_weights_file_refuses_or_skips(env):
     other = env / "other-network.pth"
     torch.save({"fc.weight": torch.zeros(2, 2)}, other)
     with pytest.raises(GankitError, match="does not fit torch-fidelity's InceptionV3"):
-        evaluator(make_recipe(env, metrics=["fid"], feature_extractor="inception",
+        evaluator(make_recipe(env, metrics=["fid"], feature_extractor="inception", on_missing_weights="refuse",
                               inception_weights=str(other))).prepare()

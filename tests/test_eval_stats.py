@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from gankit.eval import stats, swd
+import gankit
+from gankit.eval import prdc, swd
+from gankit.eval.metrics import check_finite
 from gankit.eval.errors import EvalError
 from gankit.eval.images import quantise
 
@@ -18,82 +18,80 @@ def _features(n: int, d: int, seed: int, shift: float = 0.0) -> torch.Tensor:
     return (torch.randn(n, d, generator=g) @ mix + shift).relu()  # correlated, non-negative like pool features
 
 
-class _Given(nn.Module):
-    """A 'feature extractor' for torchmetrics that returns what it is given: features computed elsewhere."""
-
-    def __init__(self, d: int):
-        super().__init__()
-        self.num_features = d
-
-    def forward(self, x):
-        return x
+def measure(name: str, real: torch.Tensor | None, fake: torch.Tensor, seed: int = 0, batch: int = 16, **args):
+    """The registered metric ``name`` fed ``real`` and ``fake`` features batch by batch, as an evaluation does."""
+    metric = gankit.registry("metrics").build(name, **args)
+    metric.name = name
+    for side, x in (("real", real), ("fake", fake)):
+        for chunk in ([] if x is None else x.split(batch)):
+            metric.update(chunk, real=side == "real")
+    return metric.compute(seed)
 
 
 @pytest.mark.parametrize("n_real,n_fake,d", [(30, 40, 64), (200, 150, 32)])  # fewer / more samples than dims
-def test_fid_matches_torchmetrics_and_torch_fidelity(n_real, n_fake, d):
+def test_fid_is_torchmetrics_and_agrees_with_torch_fidelity(n_real, n_fake, d):
     from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
-    from torchmetrics.image.fid import FrechetInceptionDistance
 
     real, fake = _features(n_real, d, 0), _features(n_fake, d, 1, shift=0.3)
-    ours = stats.frechet_distance(stats.FeatureStats(real), stats.FeatureStats(fake))
-
-    tm = FrechetInceptionDistance(feature=_Given(d)).set_dtype(torch.float64)
-    tm.update(real.double(), real=True)
-    tm.update(fake.double(), real=False)
+    (value,) = measure("fid", real, fake)
     tf = fid_statistics_to_metric(fid_features_to_statistics(real.double()),
                                   fid_features_to_statistics(fake.double()), verbose=False)
-    assert ours == pytest.approx(float(tm.compute()), rel=1e-6)
-    assert ours == pytest.approx(tf["frechet_inception_distance"], rel=1e-6)
+    assert value.value == pytest.approx(tf["frechet_inception_distance"], rel=1e-5)
+    assert value.details["implementation"].startswith("torchmetrics ") and \
+        value.details["implementation"].endswith(" FrechetInceptionDistance")
 
 
 def test_fid_of_a_set_with_itself_is_zero_and_needs_two_samples():
     x = _features(50, 16, 3)
-    assert stats.frechet_distance(stats.FeatureStats(x), stats.FeatureStats(x.clone())) == pytest.approx(0, abs=1e-8)
+    (value,) = measure("fid", x, x.clone())
+    assert value.value == pytest.approx(0, abs=1e-6)
     with pytest.raises(EvalError, match="at least 2 generated"):
-        stats.frechet_distance(stats.FeatureStats(x), stats.FeatureStats(x[:1]))
+        measure("fid", x, x[:1])
 
 
-def test_fid_refuses_a_non_finite_result():
+def test_a_non_finite_result_is_refused():
     x = _features(10, 8, 4)
     bad = x.clone()
     bad[0, 0] = float("inf")
-    with pytest.raises(EvalError, match="non-finite"):
-        stats.frechet_distance(stats.FeatureStats(x), stats.FeatureStats(bad))
+    (value,) = measure("fid", x, bad)
+    with pytest.raises(EvalError, match="not logging a meaningless number"):
+        check_finite(value)
 
 
-def test_kid_matches_torch_fidelity_with_one_subset_of_everything():
+def test_kid_is_torchmetrics_and_matches_torch_fidelity_with_one_subset_of_everything():
     from torch_fidelity.metric_kid import kid_features_to_metric
 
     real, fake = _features(40, 32, 5), _features(40, 32, 6, shift=0.2)
-    ours, std = stats.kid(real, fake, subsets=1, subset_size=40, rng=np.random.default_rng(0))
+    (value,) = measure("kid", real, fake, subsets=1, subset_size=40)
     tf = kid_features_to_metric(real.double(), fake.double(), kid_subsets=1, kid_subset_size=40, verbose=False)
-    assert ours == pytest.approx(tf["kernel_inception_distance_mean"], rel=1e-9)
-    assert std == 0.0
+    assert value.value == pytest.approx(tf["kernel_inception_distance_mean"], rel=1e-9)
+    assert value.std == 0.0 and "KernelInceptionDistance" in value.details["implementation"]
 
 
-def test_kid_subsets_come_from_the_given_generator_only():
+def test_kid_subsets_come_from_the_evaluation_seed_only():
     real, fake = _features(60, 16, 7), _features(60, 16, 8, shift=0.2)
     before = torch.get_rng_state()
-    a = stats.kid(real, fake, 10, 20, np.random.default_rng(1))
-    b = stats.kid(real, fake, 10, 20, np.random.default_rng(1))
-    assert a == b and a[1] > 0
+    a = measure("kid", real, fake, seed=1, subsets=10, subset_size=20)[0]
+    b = measure("kid", real, fake, seed=1, subsets=10, subset_size=20)[0]
+    c = measure("kid", real, fake, seed=2, subsets=10, subset_size=20)[0]
+    assert (a.value, a.std) == (b.value, b.std) and a.std > 0 and c.value != a.value
     assert torch.equal(torch.get_rng_state(), before)
 
 
-@pytest.mark.filterwarnings("ignore:std\\(\\)")  # torchmetrics' std of one split
-def test_inception_score_matches_torch_fidelity_and_torchmetrics_with_one_split():
+def test_kid_adapts_its_subsets_to_a_small_evaluation_and_says_so():
+    (value,) = measure("kid", _features(12, 8, 1), _features(10, 8, 2))
+    assert value.details["kid_subset_size"] == 10 and "using subsets of 10" in value.details["note"]
+
+
+def test_inception_score_is_torchmetrics_and_matches_torch_fidelity_with_one_split():
     from torch_fidelity.metric_isc import isc_features_to_metric
-    from torchmetrics.image.inception import InceptionScore
 
     logits = torch.randn(50, 1008, generator=torch.Generator().manual_seed(9)) * 4
-    ours, std = stats.inception_score(logits, 1, torch.Generator().manual_seed(0))
+    (value,) = measure("is", None, logits, splits=1)
     tf = isc_features_to_metric(logits, splits=1, shuffle=False)
-    with pytest.warns(UserWarning):
-        tm = InceptionScore(feature=_Given(1008), splits=1)
-    tm.update(logits.double())
-    assert ours == pytest.approx(tf["inception_score_mean"], rel=1e-12)
-    assert ours == pytest.approx(float(tm.compute()[0]), rel=1e-9)
-    assert std == 0.0
+    assert value.value == pytest.approx(tf["inception_score_mean"], rel=1e-9)
+    assert value.std is None  # one split: no spread to report
+    assert "InceptionScore" in value.details["implementation"]
 
 
 def _prdc_reference(real, fake, k):
@@ -113,8 +111,8 @@ def _prdc_reference(real, fake, k):
 def test_prdc_matches_the_definitions_also_when_chunked():
     real, fake = _features(70, 8, 10).double(), _features(50, 8, 11, shift=0.1).double()
     expected = _prdc_reference(real, fake, 5)
-    assert stats.prdc(real, fake, k=5, chunk=16) == pytest.approx(expected, abs=1e-12)
-    same = stats.prdc(real, real.clone(), k=5)
+    assert prdc.prdc(real, fake, k=5, chunk=16) == pytest.approx(expected, abs=1e-12)
+    same = prdc.prdc(real, real.clone(), k=5)
     assert same["precision"] == 1.0 and same["recall"] == 1.0 and same["coverage"] == 1.0
 
 

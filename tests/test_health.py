@@ -9,11 +9,12 @@ import torch
 from torch import nn
 
 import gankit
+from gankit.training import periodic
 from gankit.loggers.local import read_metrics
 from gankit.recipe import load_recipe, validate
 from gankit.training.checkpoint import load_checkpoint
 from gankit.training.health import HealthMonitor, diversity
-from gankit.training.loop import Trainer, train
+from gankit.training.trainer import Trainer, train
 from gankit.training.nonfinite import TrainingStopped
 from gankit.training.resume import prepare_resume
 from gankit_dcgan.models import DCGANGenerator
@@ -56,18 +57,18 @@ def flaky(tiny):
     return tiny
 
 
-def test_skip_policy_skips_the_update_with_a_counted_warning(flaky, capsys):
+def test_skip_policy_skips_the_update_with_a_counted_warning(flaky, capsys, monkeypatch):
     FlakyLoss.nan_calls = {3, 5}
     flaky["health"] = {"on_nonfinite": "skip"}
     trainer = Trainer(validate(flaky))
     weights = {}  # step -> every parameter of G and D after it
-    original = trainer._periodic
+    original = periodic.periodic
 
-    def periodic(final):
-        weights[trainer.step] = [p.detach().clone() for m in (trainer.G, trainer.D) for p in m.parameters()]
-        original(final)
+    def record(job, reporter, stop, final):
+        weights[job.counters.step] = [p.detach().clone() for m in (job.players.G, job.players.D) for p in m.parameters()]
+        original(job, reporter, stop, final)
 
-    trainer._periodic = periodic
+    monkeypatch.setattr(periodic, "periodic", record)
     run_dir = trainer.run()
     skipped = events(run_dir, "skipped_step")
     assert [e["step"] for e in skipped] == [3, 5] and [e["total"] for e in skipped] == [1, 2]
@@ -99,18 +100,18 @@ def test_skipping_forever_stops_the_run(flaky):
         train(validate(flaky))
 
 
-def test_nonfinite_weights_never_reach_a_checkpoint(tiny):
+def test_nonfinite_weights_never_reach_a_checkpoint(tiny, monkeypatch):
     tiny["train"]["checkpoint_every"] = 1
     trainer = Trainer(validate(tiny))
-    original = trainer._periodic
+    original = periodic.periodic
 
-    def poison(final):
-        if trainer.step == 3:
+    def poison(job, reporter, stop, final):
+        if job.counters.step == 3:
             with torch.no_grad():
-                next(trainer.G.parameters()).fill_(math.inf)  # as if an update overflowed
-        original(final)
+                next(job.players.G.parameters()).fill_(math.inf)  # as if an update overflowed
+        original(job, reporter, stop, final)
 
-    trainer._periodic = poison
+    monkeypatch.setattr(periodic, "periodic", poison)
     with pytest.raises(TrainingStopped, match=r"step 3, before saving a checkpoint: generator\.main\.0\.weight"):
         trainer.run()
     assert load_checkpoint(trainer.run_dir)["step"] == 2  # written before, kept
@@ -152,7 +153,7 @@ def test_fid_regression_alert(tiny, monkeypatch):
     fids = iter([50.0, 40.0, 45.0, 60.0, 55.0, 70.0, 30.0])
 
     class FakeEvaluator:
-        def __init__(self, recipe, device, dataset):
+        def __init__(self, recipe, device, dataset, **kwargs):
             pass
 
         def prepare(self):

@@ -11,11 +11,11 @@ import subprocess
 import pytest
 import torch
 
-from gankit.errors import CheckpointError
+from gankit.core.errors import CheckpointError
 from gankit.recipe import validate
 from gankit.training import checkpoint as ckpt_io
 from gankit.training.checkpoint import load_checkpoint
-from gankit.training.loop import Trainer, train
+from gankit.training.trainer import Trainer, train
 from gankit.training.resume import prepare_resume
 from helpers import REPO, gankit, run_cli
 

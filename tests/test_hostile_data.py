@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gankit.errors import DataError
+from gankit.core.errors import DataError
 from gankit.loggers.local import read_metrics
 from gankit.recipe import validate
 from gankit.training.checkpoint import load_checkpoint
-from gankit.training.loop import train
+from gankit.training.trainer import train
 from helpers import gankit
 
 

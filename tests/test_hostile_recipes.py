@@ -21,7 +21,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gankit.errors import RecipeError
+from gankit.core.errors import RecipeError
 from gankit.recipe import load_recipe
 from helpers import TINY, gankit, time_limit
 
@@ -309,7 +309,8 @@ def test_python_tags_construct_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("override, words", [
-    ("data.image_size=1000000000", "out of memory during setting up the run"),  # found as a RuntimeError traceback
+    # found as a RuntimeError traceback; the trial build before the run now names the generator instead
+    ("data.image_size=1000000000", "generator 'dcgan' rejected its arguments"),
     ("train.num_samples=9223372036854775807", "out of memory during setting up the run"),
     ("optim.g.betas=[2, 3]", "optim.g: optimizer 'adam' rejected its arguments: Invalid beta parameter"),
 ])

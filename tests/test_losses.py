@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 import gankit
-from gankit.errors import GankitError
+from gankit.core.errors import GankitError
 from gankit.losses import discriminate
-from gankit.plugins import get_host
+from gankit.core.plugins import get_host
 
 LOSSES = get_host().registry("losses").list()
 # every registered loss with its defaults, plus the options that change the formula
@@ -27,6 +27,12 @@ class MeanLogit(nn.Module):
 def images(*logits):
     """A batch whose MeanLogit logits are ``logits``."""
     return torch.tensor(logits, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 1, 4, 4).contiguous()
+
+
+def g_loss(loss, D, fake, real, **labels):
+    """``loss.g_loss`` as the trainer calls it: with the real batch for a loss that declares it needs one."""
+    extra = {"real": real, "real_labels": labels.get("real_labels")} if loss.needs_real_for_g else {}
+    return loss.g_loss(D, fake, fake_labels=labels.get("fake_labels"), **extra)
 
 
 def const(value, n=4):
@@ -47,7 +53,7 @@ def test_g_loss_falls_as_d_is_fooled_more(name, kwargs):
     loss, D = gankit.registry("losses").build(name, **kwargs), MeanLogit()
     real = const(1.0)
     loss.d_loss(D, real, const(-0.5))  # the trainer's order: D's step, then G's on the same real batch
-    values = [float(loss.g_loss(D, const(v))[0]) for v in (-0.5, 0.0, 0.5)]
+    values = [float(g_loss(loss, D, const(v), real)[0]) for v in (-0.5, 0.0, 0.5)]
     assert values[0] > values[1] > values[2], values
 
 
@@ -66,7 +72,7 @@ def test_labels_reach_a_conditional_d_and_stats_are_detached(name, kwargs):
     real_y, fake_y = torch.tensor([0, 1, 2, 0]), torch.tensor([2, 2, 1, 1])
     fake = const(0.1).requires_grad_(True)
     d, d_stats = loss.d_loss(D, const(0.3), fake.detach(), real_labels=real_y, fake_labels=fake_y)
-    g, g_stats = loss.g_loss(D, fake, fake_labels=fake_y)
+    g, g_stats = g_loss(loss, D, fake, const(0.3), real_labels=real_y, fake_labels=fake_y)
     assert torch.isfinite(d) and torch.isfinite(g)
     assert any(torch.equal(s, real_y) for s in seen) and any(torch.equal(s, fake_y) for s in seen)
     g.backward()
@@ -117,7 +123,7 @@ def test_each_loss_is_its_formula(key):
     name = "relativistic" if key in ("rpgan", "ragan") else key
     loss, D = gankit.registry("losses").build(name, **kwargs), MeanLogit()
     d, _ = loss.d_loss(D, images(*R), images(*F_))
-    g, _ = loss.g_loss(D, images(*F_))
+    g, _ = g_loss(loss, D, images(*F_), images(*R))
     assert float(d) == pytest.approx(d_expected, rel=1e-5)
     assert float(g) == pytest.approx(g_expected, rel=1e-5)
 
@@ -131,18 +137,18 @@ def test_nonsaturating_is_the_tutorials_bce():
 
 def test_wgan_reports_the_critic_not_probabilities():
     _, stats = gankit.registry("losses").build("wgan").d_loss(MeanLogit(), images(*R), images(*F_))
-    assert set(stats) == {"loss_d", "critic_real", "critic_fake", "wasserstein"}
+    assert set(stats) == {"loss_d", "critic_real", "critic_fake", "wasserstein", "real_sign"}
     assert float(stats["wasserstein"]) == pytest.approx(mean(R) - mean(F_))
 
 
-def test_relativistic_g_loss_takes_the_real_batch_or_the_last_one():
+def test_relativistic_g_loss_is_given_the_real_batch_explicitly():
     loss, D = gankit.registry("losses").build("relativistic"), MeanLogit()
+    assert loss.needs_real_for_g  # the trainer passes the step's real batch to g_loss
+    loss.d_loss(D, images(*R), images(0.0, 0.0))  # no hidden state: a D step before changes nothing
     with pytest.raises(GankitError, match="needs the real batch"):
         loss.g_loss(D, images(*F_))
     explicit, _ = loss.g_loss(D, images(*F_), real=images(*R))
-    loss.d_loss(D, images(*R), images(0.0, 0.0))
-    remembered, _ = loss.g_loss(D, images(*F_))
-    assert torch.equal(explicit, remembered)
+    assert float(explicit) == pytest.approx(mean([-math.log(sig(f - r)) for r, f in zip(R, F_)]), rel=1e-5)
 
 
 def test_rpgan_refuses_unequal_batches_and_ragan_takes_them():

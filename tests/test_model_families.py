@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 import gankit
-from gankit.errors import GankitError
-from gankit.plugins import get_host
+from gankit.core.errors import GankitError
+from gankit.core.plugins import get_host
 
 
 def count(module):

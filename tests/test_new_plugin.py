@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gankit.errors import GankitError
-from gankit.scaffold import create_plugin, names
+from gankit.core.errors import GankitError
+from gankit.templates import create_plugin, names
 from helpers import run_cli
 
 NAME = "roundtrip_gan"

@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
-from gankit.errors import PluginError, RecipeError, RegistryError
-from gankit.plugins import AUTOLOAD_ENV, PluginHost, get_host
+from gankit.core.errors import PluginError, RecipeError, RegistryError
+from gankit.core.plugins import AUTOLOAD_ENV, PluginHost, get_host
 from gankit.recipe import validate
 from helpers import run_cli
 
@@ -50,7 +50,7 @@ def test_local_plugin_file_named_in_recipe(tmp_path, tiny):
     tiny["generator"] = {"name": "tiny_linear", "nz": 4}
     recipe = validate(tiny, "recipe.yaml", base_dir=tmp_path)
     assert recipe.generator.name == "tiny_linear"
-    from gankit.training.loop import train
+    from gankit.training.trainer import train
 
     run_dir = train(recipe)
     assert (run_dir / "checkpoints" / "last.pt").is_file()

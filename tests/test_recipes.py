@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from gankit.errors import GankitError, RecipeError
+from gankit.core.errors import GankitError, RecipeError
 from gankit.recipe import load_recipe, resolved, validate
 from helpers import REPO, run_cli
 
@@ -24,7 +24,7 @@ def test_the_tutorial_recipe_is_the_tutorial():
     assert (r.data.name, r.data.args["root"], r.data.image_size, r.data.batch_size, r.data.workers) == (
         "imagefolder", "data/celeba", 64, 128, 2)
     assert r.train.epochs == 5 and r.seed == 999 and r.loss.name == "bce"
-    assert r.generator.args == {"nz": 100, "ngf": 64} and r.discriminator.args == {"ndf": 64}
+    assert r.generator.args == {"nz": 100, "ngf": 64} and r.discriminator.args == {"ndf": 64, "spectral_norm": False}
     for opt in (r.optim.g, r.optim.d):
         assert (opt.name, opt.lr, tuple(opt.args["betas"])) == ("adam", 2e-4, (0.5, 0.999))
     assert (r.train.sample_every, r.train.num_samples) == (500, 64)
@@ -138,7 +138,7 @@ def test_cli_mistakes_exit_2_without_traceback(tiny, write_recipe):
 
 def test_missing_data_folder_is_a_clear_error_before_training(tiny):
     tiny["data"] = {"name": "imagefolder", "root": "/nonexistent/celeba", "image_size": 16, "channels": 3}
-    from gankit.training.loop import train
+    from gankit.training.trainer import train
 
     with pytest.raises(GankitError, match="/nonexistent/celeba"):
         train(validate(tiny))

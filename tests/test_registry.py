@@ -3,8 +3,8 @@
 import pytest
 
 import gankit
-from gankit.errors import RegistryError
-from gankit.registry import KINDS, Registry
+from gankit.core.errors import RegistryError
+from gankit.core.registry import KINDS, Registry
 
 
 def test_register_get_build_list():

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 import gankit
-from gankit.errors import GankitError
+from gankit.core.errors import GankitError
 from gankit.loggers.local import read_metrics
 from gankit.losses import BCELoss
 from gankit.recipe import validate
-from gankit.training import loop, speed
+from gankit.training import players, speed
 from gankit.training.checkpoint import atomic_save, find_checkpoint, load_checkpoint
-from gankit.training.loop import Trainer, train
+from gankit.training.trainer import Trainer, train
 from gankit.training.nonfinite import TrainingStopped
 from gankit.training.resume import prepare_resume
 from gankit_dcgan.models import DCGANDiscriminator, DCGANGenerator
@@ -77,14 +77,14 @@ def torch_flags():
 
 def hooked_discriminator(monkeypatch, hook):
     """The trainer's D gets ``hook(module, inputs, output)`` on its first convolution."""
-    build = loop.build_discriminator
+    build = players.build_discriminator
 
     def hooked(recipe):
         D = build(recipe)
         D.main[0].register_forward_hook(hook)
         return D
 
-    monkeypatch.setattr(loop, "build_discriminator", hooked)
+    monkeypatch.setattr(players, "build_discriminator", hooked)
 
 
 # -- precision ---------------------------------------------------------------------------

@@ -9,12 +9,12 @@ import time
 import pytest
 from PIL import Image
 
-from gankit.errors import DataError, RecipeError
+from gankit.core.errors import DataError, RecipeError
 from gankit.recipe import validate
 from gankit.training.checkpoint import load_checkpoint
-from gankit.training.loop import train
+from gankit.training.trainer import train
 from gankit.training.resume import prepare_resume
-from gankit.training.loop import Trainer
+from gankit.training.trainer import Trainer
 from helpers import REPO, SHARED_DATA, only_run_dir, run_cli, states_equal
 
 
@@ -146,7 +146,7 @@ def test_sample_command(tiny, tmp_path):
         assert img.size == (16, 16)
     grid = run_cli("sample", str(run_dir / "checkpoints" / "last.pt"), "--num", "9", "--grid",
                    "--out", str(tmp_path / "grid"))
-    assert grid.returncode == 0 and (tmp_path / "grid" / "grid.png").is_file()
+    assert grid.returncode == 0 and (tmp_path / "grid" / "sample_seed0.png").is_file()  # named by its seed
 
 
 def make_folder(root, n=20, size=20):

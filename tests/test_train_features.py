@@ -8,7 +8,7 @@ from PIL import Image
 
 from gankit.recipe import load_recipe, validate
 from gankit.training.checkpoint import load_checkpoint
-from gankit.training.loop import Trainer, train
+from gankit.training.trainer import Trainer, train
 from gankit.training.resume import prepare_resume
 from helpers import REPO, SHARED_DATA, states_equal
 
@@ -26,7 +26,7 @@ DATA_ROOTS = {
 def test_every_recipe_trains_two_steps_on_the_cpu(path, tmp_path):
     raw = yaml.safe_load(path.read_text())
     overrides = ["train.steps=2", "data.batch_size=4", "data.workers=0", f"out_dir={tmp_path}", "device=cpu",
-                 "log.progress=none", "train.num_samples=20", "eval.num_real=8", "eval.num_fake=8",
+                 "log.progress=none", "train.num_samples=4", "eval.num_real=8", "eval.num_fake=8",
                  "eval.on_missing_weights=skip"]
     name = raw["data"].get("name", "digits")
     if name in DATA_ROOTS:
@@ -100,7 +100,7 @@ def test_conditional_model_on_unlabelled_data_is_a_clear_error(tiny, tmp_path):
                     "batch_size": 4, "workers": 0}
     tiny["generator"] = {"name": "dcgan_cond", "nz": 8, "ngf": 8, "num_classes": 10}
     tiny["discriminator"] = {"name": "dcgan_projection", "ndf": 8, "num_classes": 10}
-    from gankit.errors import DataError
+    from gankit.core.errors import DataError
 
     with pytest.raises(DataError, match="no class labels"):
         train(validate(tiny))

@@ -1,21 +1,30 @@
-"""Measure a checkpoint against its recipe's dataset, or one image folder against another.
+"""Measure a run's checkpoint against its recipe's dataset, or one image folder against another.
 
     gankit eval runs/quickstart/<run id> --metrics fid,kid,swd
+    gankit eval runs/quickstart/<run id> --log                    # rows appended to the run's record
+    gankit eval runs/quickstart/<run id> --all-checkpoints --log  # a whole curve, after the fact
     gankit eval --real data/real --fake samples/ --metrics fid,is,kid --json
+    torchrun --nproc_per_node=4 -m gankit eval runs/<name>/<run id>   # the processes share the work
 
-Folders: the .png/.jpg/.jpeg files directly inside, as torch-fidelity reads
-them. --json prints one JSON object (every value, every row's provenance) on
-stdout and nothing else; notices go to stderr. With --kid-subset-size equal
-to the number of images and --is-splits 1 the numbers are deterministic.
+A run directory is measured at its ``checkpoints/best.pt`` when it has one,
+else ``last.pt`` (``--checkpoint FILE`` picks another); ``--all-checkpoints``
+measures every ``checkpoints/step_*.pt`` (kept with ``train.keep_every``)
+and ``last.pt`` (unless a kept one holds its step). ``--log`` appends the rows to the run's ``metrics.jsonl``
+and, with wandb on, to its wandb run, so ``gankit compare``, ``gankit
+report`` and wandb show them. Folders: the .png/.jpg/.jpeg files directly
+inside, as torch-fidelity reads them. --json prints one JSON object (every
+value, every row's provenance) on stdout and nothing else; notices go to
+stderr. Under torchrun, rank 0 alone prints and writes.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 NAME = "eval"
-HELP = "compute FID/IS/KID/PRDC/SWD of a checkpoint, or of an image folder against another"
+HELP = "compute FID/IS/KID/PRDC/SWD of a run's checkpoints, or of an image folder against another"
 
 DEFAULT_METRICS = "fid,is,kid"
 # command-line flag -> eval section key
@@ -28,7 +37,12 @@ FLAGS = {
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("checkpoint", nargs="?", help="checkpoint file or run directory")
+    parser.add_argument("run", nargs="?", metavar="RUN_DIR_OR_CHECKPOINT", help="a run directory or checkpoint file")
+    parser.add_argument("--checkpoint", metavar="FILE", help="the checkpoint of the run to measure")
+    parser.add_argument("--all-checkpoints", action="store_true",
+                        help="measure every kept checkpoint (checkpoints/step_*.pt) and last.pt")
+    parser.add_argument("--log", action="store_true",
+                        help="append the rows to the run's metrics.jsonl (and its wandb run)")
     parser.add_argument("--real", metavar="DIR", help="folder of reference images (with --fake)")
     parser.add_argument("--fake", metavar="DIR", help="folder of images to judge (with --real)")
     parser.add_argument("--metrics",
@@ -47,12 +61,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
 
 
-def _eval_section(base: dict, args):
+def _eval_section(base: dict, args, host):
     """The eval section with the command line's values on top, validated."""
     from pydantic import ValidationError
 
-    from gankit.errors import GankitError
-    from gankit.plugins import registry
+    from gankit.core.errors import GankitError
     from gankit.recipe.schema import EvalSection
 
     values = dict(base)
@@ -69,54 +82,100 @@ def _eval_section(base: dict, args):
         problems = [f"{FLAGS.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']} (got {e['input']!r})"
                     for e in exc.errors()]
         raise GankitError("invalid evaluation settings:\n  " + "\n  ".join(problems)) from None
-    reg = registry("metrics")
-    for name in cfg.metrics:
+    reg = host.registry("metrics")
+    for entry in cfg.metrics:
+        name = entry if isinstance(entry, str) else entry.name
         if name not in reg:
             raise GankitError(f"--metrics: {reg.unknown_message(name)}")
     return cfg
 
 
-def _folders(args, device, log):
-    from gankit.errors import GankitError
+def _folders(args, device, log, host):
+    from gankit.core.errors import GankitError
     from gankit.eval.engine import Engine, FolderImages, Reference
     from gankit.eval.images import ImageFolder
 
     if not (args.real and args.fake):
-        raise GankitError("give both --real DIR and --fake DIR (or a CHECKPOINT instead)")
+        raise GankitError("give both --real DIR and --fake DIR (or a run directory or checkpoint instead)")
     real = ImageFolder(args.real, "--real folder")
     fake = ImageFolder(args.fake, "--fake folder")
     first = real[0]
     size = int(first.shape[-1]) if hasattr(first, "shape") else 64  # what a custom extractor is told
     base = {"num_real": args.num_real or len(real), "num_fake": max(2, args.num_fake or len(fake))}
-    cfg = _eval_section(base, args)
-    engine = Engine(cfg, device, channels=3, image_size=size, log=log)
+    cfg = _eval_section(base, args, host)
+    engine = Engine(cfg, device, channels=3, image_size=size, log=log, registry=host.registry)
     notices = engine.prepare()
     rows = engine.measure(Reference(real, real.identity()), FolderImages(fake, args.num_fake, cfg.seed), None)
-    return rows, notices
+    return [(None, rows)], notices
 
 
-def _checkpoint(args, device, log):
+def checkpoints_to_measure(args) -> list[Path]:
+    """The checkpoint files the command line names, in step order."""
+    from gankit.core.errors import GankitError
+    from gankit.training.checkpoint import find_checkpoint
+
+    if args.checkpoint:
+        return [find_checkpoint(args.checkpoint)]
+    target = Path(args.run)
+    if not target.is_dir():
+        return [find_checkpoint(target)]
+    folder = target / "checkpoints"
+    if args.all_checkpoints:
+        kept = sorted(folder.glob("step_*.pt"))
+        last = folder / "last.pt"
+        found = kept + ([last] if last.is_file() else [])
+        if not found:
+            raise GankitError(f"'{target}' has no checkpoints to measure (checkpoints/step_*.pt or last.pt)")
+        return found
+    best = folder / "best.pt"
+    return [best if best.is_file() else find_checkpoint(target)]
+
+
+def _checkpoints(args, device, log, host, world):
     from gankit.eval.evaluator import Evaluator
-    from gankit.recipe import validate
-    from gankit.training.build import build_dataset, build_generator
-    from gankit.training.checkpoint import find_checkpoint, load_checkpoint, load_state
-    from gankit.training.sampling import generate
+    from gankit.runs.loading import load_checkpoint_generator
+    from gankit.sampling import generate_from
+    from gankit.training.parts import build_dataset
 
-    path = find_checkpoint(args.checkpoint)
-    ckpt = load_checkpoint(path)
-    recipe = validate(ckpt["recipe"], f"{path} (the run's recipe)")
-    recipe.eval = _eval_section(recipe.eval.model_dump(), args)
-    G = build_generator(recipe).to(device)
-    load_state(G, ckpt["generator"], "generator", str(path))
-    evaluator = Evaluator(recipe, device, lambda: build_dataset(recipe), log=log)
-    notices = evaluator.prepare()
-    rows = evaluator.evaluate(lambda z: generate(G, z), G.nz, ckpt.get("step"))
-    for row in rows:
-        row["checkpoint"] = str(path)
-    return rows, notices
+    results, notices, evaluator, first = [], [], None, None
+    measured: dict = {}  # step -> checkpoint: last.pt is often the same weights as the last kept step_*.pt
+    for path in checkpoints_to_measure(args):
+        loaded = load_checkpoint_generator(path, device=device)
+        step = loaded.checkpoint.get("step")
+        if step in measured:
+            log(f"{path}: step {step}, measured already as {measured[step].name}")
+            continue
+        measured[step] = path
+        recipe, G = loaded.recipe, loaded.G
+        if evaluator is None:  # one evaluator for all checkpoints: the reference side is read once
+            first = recipe
+            recipe.eval = _eval_section(recipe.eval.model_dump(), args, host)
+            evaluator = Evaluator(recipe, device, lambda: build_dataset(recipe), log=log, registry=host.registry)
+            notices = evaluator.prepare()
+        rows = evaluator.evaluate(lambda z, G=G: generate_from(G, z), G.nz, step,
+                                  generator="ema" if loaded.ema else "raw", share=world)
+        for row in rows:
+            row["checkpoint"] = str(path)
+            row["logged_by"] = "gankit eval"
+        results.append((loaded, rows))
+    return results, notices, first
 
 
-def _print_table(rows) -> None:
+def _log_rows(results, recipe, run_dir: Path) -> None:
+    """Append the rows to the run's metrics.jsonl and its wandb run (which resumes)."""
+    from gankit.loggers.factory import make_loggers
+
+    loggers = make_loggers(recipe, run_dir, job_type="train", resumed=True, backfill=True)
+    try:
+        for loaded, rows in results:
+            loggers.log_metrics(loaded.checkpoint.get("step"), rows)
+    finally:
+        loggers.finish(None)  # the run's own end row stays its status
+
+
+def _print_table(rows, step=None, checkpoint=None) -> None:
+    if checkpoint is not None:
+        print(f"{checkpoint} (step {step}):")
     for row in rows:
         std = f" ± {row['std']:.6g}" if row.get("std") is not None else ""
         print(f"{row['metric']:<16} {row['value']:.6g}{std}")
@@ -139,31 +198,55 @@ def _print_table(rows) -> None:
 
 
 def run(args) -> int:
-    from gankit.errors import GankitError
-    from gankit.training.build import resolve_device
+    from gankit.core.errors import GankitError
+    from gankit.core.plugins import get_host
+    from gankit.training.distributed import join_world
 
     def log(message: str) -> None:
-        print(message, file=sys.stderr)
+        if world.is_main:
+            print(message, file=sys.stderr)
 
-    device = resolve_device(args.device)
-    if args.checkpoint and (args.real or args.fake):
-        raise GankitError("give a CHECKPOINT or --real/--fake folders, not both")
-    if args.checkpoint:
-        rows, notices = _checkpoint(args, device, log)
-    else:
-        rows, notices = _folders(args, device, log)
+    if args.run and (args.real or args.fake):
+        raise GankitError("give a run directory (or checkpoint) or --real/--fake folders, not both")
+    if (args.log or args.all_checkpoints or args.checkpoint) and not (args.run or args.checkpoint):
+        raise GankitError("--log, --checkpoint and --all-checkpoints measure a run: give its directory")
+    host = get_host()
+    world, device = join_world(args.device)
+    try:
+        if device is None:
+            from gankit.training.parts import resolve_device
+
+            device = resolve_device(args.device)
+        if args.run or args.checkpoint:
+            results, notices, recipe = _checkpoints(args, device, log, host, world)
+        else:
+            (results, notices), recipe = _folders(args, device, log, host), None
+        if not world.is_main:
+            return 0
+        if args.log:
+            run_dir = Path(args.run) if args.run and Path(args.run).is_dir() else \
+                Path(results[0][0].path).resolve().parent.parent
+            _log_rows(results, recipe, run_dir)
+    finally:
+        world.leave()
     for notice in notices:
         log(notice)
-    for note in dict.fromkeys(n for row in rows for n in row.get("notes", [])):
+    all_rows = [row for _, rows in results for row in rows]
+    for note in dict.fromkeys(n for row in all_rows for n in row.get("notes", [])):
         log(f"note: {note}")
     if args.json:
+        last = results[-1][1]
         out = {
-            "values": {row["metric"]: row["value"] for row in rows},
-            "std": {row["metric"]: row["std"] for row in rows if row.get("std") is not None},
-            "rows": rows,
+            "values": {row["metric"]: row["value"] for row in last},
+            "std": {row["metric"]: row["std"] for row in last if row.get("std") is not None},
+            "rows": all_rows,
             "notices": notices,
         }
         print(json.dumps(out, default=str))
     else:
-        _print_table(rows)
+        for loaded, rows in results:
+            many = len(results) > 1
+            _print_table(rows, loaded.checkpoint.get("step") if many else None, loaded.path if many else None)
+        if args.log:
+            log(f"logged {len(all_rows)} rows to {run_dir / 'metrics.jsonl'}")
     return 0

@@ -3,6 +3,7 @@
     gankit list                 every kind
     gankit list generators      one kind
     gankit list losses 'b*'     names matching a pattern
+    gankit list --recipe R.yaml with the plugins the recipe names
 """
 
 NAME = "list"
@@ -12,12 +13,13 @@ HELP = "list registered components, their arguments and defaults"
 def add_arguments(parser) -> None:
     parser.add_argument("kind", nargs="?", help="generators, discriminators, losses, datasets, metrics, ...")
     parser.add_argument("pattern", nargs="?", default="*", help="shell-style name pattern")
+    parser.add_argument("--recipe", help="also load the plugins a recipe names (its plugins: list)")
 
 
 def _arguments(obj) -> str:
     import inspect
 
-    from gankit.recipe.components import signature_of
+    from gankit.core.registry import signature_of
 
     sig = signature_of(obj)
     if sig is None:
@@ -31,10 +33,23 @@ def _arguments(obj) -> str:
     return "(" + ", ".join(parts) + ")"
 
 
+def _summary(obj) -> str:
+    """The first sentence of a component's docstring: what it is (for r1, its γ convention)."""
+    import inspect
+
+    doc = inspect.getdoc(obj) or ""
+    first = " ".join(doc.split("\n\n")[0].split())
+    return first[:200] + ("..." if len(first) > 200 else "")
+
+
 def run(args) -> int:
-    from gankit.plugins import get_host
+    from gankit.core.plugins import get_host
 
     host = get_host()
+    if args.recipe:
+        from gankit.recipe.load import load_recipe_plugins
+
+        load_recipe_plugins(args.recipe, host)
     kinds = [args.kind] if args.kind else list(host.registries)
     for kind in kinds:
         reg = host.registry(kind)
@@ -45,4 +60,7 @@ def run(args) -> int:
         for name in names:
             entry = reg.entry(name)
             print(f"    {name}{_arguments(entry.obj)}    [{entry.plugin}]")
+            summary = _summary(entry.obj)
+            if summary:
+                print(f"        {summary}")
     return 0

@@ -18,7 +18,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from gankit.scaffold import create_plugin
+    from gankit.templates import create_plugin
 
     target, files = create_plugin(args.name, args.dir)
     print(f"created plugin '{target.name}' in {target}/")

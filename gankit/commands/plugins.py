@@ -1,7 +1,9 @@
-"""List every loaded plugin, its version, where it came from and what it registered.
+"""List every plugin, its version, where it came from and what it registered, and the broken ones.
 
 Installed plugins (entry-point group ``gankit``) load unless
-GANKIT_DISABLE_PLUGIN_AUTOLOAD=1.
+GANKIT_DISABLE_PLUGIN_AUTOLOAD=1; GANKIT_DISABLE_PLUGINS=name,name leaves out
+single ones. A broken installed plugin is listed with its error and left
+out; every other command keeps working without it.
 """
 
 NAME = "plugins"
@@ -13,7 +15,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from gankit.plugins import autoload_enabled, get_host
+    from gankit.core.plugins import AUTOLOAD_ENV, DISABLE_ENV, get_host
 
     host = get_host()
     if args.recipe:
@@ -24,6 +26,10 @@ def run(args) -> int:
         print(f"{info.name} {info.version}  ({info.origin})")
         for kind, names in info.registered.items():
             print(f"    {kind}: {', '.join(names)}")
-    if not autoload_enabled():
-        print("(installed plugins not loaded: GANKIT_DISABLE_PLUGIN_AUTOLOAD is set)")
+    for name, error in host.broken.items():
+        print(f"{name}  (broken, not loaded)\n    {error}")
+    if host.disabled:
+        print(f"(left out by {DISABLE_ENV}: {', '.join(host.disabled)})")
+    if not host.autoload:
+        print(f"(installed plugins not loaded: {AUTOLOAD_ENV} is set)")
     return 0

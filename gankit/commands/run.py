@@ -13,7 +13,6 @@ in the recipe, the data or a plugin, or a full disk, exits with 2.
 
 from __future__ import annotations
 
-import os
 import sys
 
 NAME = "run"
@@ -30,7 +29,9 @@ def _last_words(text: str) -> None:
     """Print the run's last line; a further Ctrl-C meanwhile must not turn it into a traceback."""
     import signal
 
-    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for all
+    from gankit.core.processes import is_main_process
+
+    if not is_main_process():  # under torchrun, rank 0 speaks for all
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -40,11 +41,13 @@ def _last_words(text: str) -> None:
 
 
 def run(args) -> int:
-    from gankit.errors import GankitError
+    from gankit.core.errors import GankitError
     from gankit.recipe import load_recipe
     from gankit.training.distributed import resume_command
-    from gankit.training.loop import RunInterrupted, Trainer
+    from gankit.training.interrupts import RunInterrupted
+    from gankit.training.trainer import Trainer
     from gankit.training.nonfinite import TrainingStopped
+    from gankit.training.preflight import preflight
     from gankit.training.resume import prepare_resume
 
     overrides = list(args.overrides)
@@ -54,12 +57,14 @@ def run(args) -> int:
             if args.recipe:  # `gankit run --resume DIR a=b`: argparse saw a=b as the recipe
                 overrides.insert(0, args.recipe)
             recipe, ckpt, run_dir = prepare_resume(args.resume, overrides)
+            preflight(recipe, str(run_dir / "recipe.yaml"))
             trainer = Trainer(recipe, source=str(run_dir / "recipe.yaml"), overrides=overrides,
                               resume=ckpt, run_dir=run_dir)
         else:
             if not args.recipe:
                 raise GankitError("give a recipe file (gankit run RECIPE.yaml) or --resume RUN_DIR")
             recipe = load_recipe(args.recipe, overrides)
+            preflight(recipe, args.recipe)
             trainer = Trainer(recipe, source=args.recipe, overrides=overrides)
         run_dir = trainer.run()
     except (RunInterrupted, TrainingStopped) as exc:
@@ -71,6 +76,8 @@ def run(args) -> int:
         _last_words("interrupted (SIGINT): stopped at once" + (
             f", last checkpoint kept; resume with: {resume_command(run_dir)}" if kept else ""))
         return 130
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, once
+    from gankit.core.processes import is_main_process
+
+    if is_main_process():  # under torchrun, once
         print(f"run finished: {run_dir}", file=sys.stderr)
     return 0

@@ -1,6 +1,11 @@
 """Validate a recipe (with overrides) and print it resolved, every default filled in.
 
     gankit validate recipes/dcgan_celeba.yaml train.steps=10
+
+Beyond the recipe's keys, types and names, the generator and discriminator
+are built and called on two images on the CPU: a model that fails, or whose
+shapes do not fit the data, is named here. ``device: cuda`` on a machine
+without CUDA is refused.
 """
 
 NAME = "validate"
@@ -15,8 +20,10 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from gankit.recipe import load_recipe, resolved
     from gankit.recipe.load import dump
+    from gankit.training.preflight import preflight
 
     recipe = load_recipe(args.recipe, args.overrides)
+    preflight(recipe, args.recipe)
     print(f"# {args.recipe}: valid", flush=True)
     print(dump(resolved(recipe)), end="")
     return 0

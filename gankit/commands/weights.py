@@ -54,7 +54,7 @@ def _path() -> int:
 
 
 def _fetch(force: bool) -> int:
-    from gankit.errors import GankitError
+    from gankit.core.errors import GankitError
     from gankit.eval import weights as w
 
     dest = w.cache_path()

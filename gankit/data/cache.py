@@ -35,9 +35,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from gankit.data.cachefile import CacheWriter, open_arrays, read_header
+from gankit.data.workers import loader_options
 from gankit.data.common import BadImage, collate
 from gankit.data.fingerprint import source_fingerprint
-from gankit.errors import DataError
+from gankit.core.errors import DataError
 
 Log = Callable[[str], None]
 _KEEP_SKIPPED = 20  # unreadable files named in the header (all are counted)
@@ -201,8 +202,8 @@ def _write(dataset: Dataset, path: Path, header: dict[str, Any], on_bad_image: s
            batch_size: int, progress: bool | None, what: str) -> dict[str, Any]:
     # A private generator: iterating a DataLoader draws a seed, and the build must not move the
     # training's global random stream (the trainer builds its data after seeding it).
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
-                        generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate,
+                        generator=torch.Generator().manual_seed(0), **loader_options(workers, persistent=False))
     try:
         writer = CacheWriter(path)
     except OSError as exc:

@@ -31,7 +31,7 @@ from torch import Tensor
 from gankit.data.cache import CachedDataset, to_float
 
 if TYPE_CHECKING:  # only its interface is used: size, epoch, start, order(epoch), set_position
-    from gankit.training.sampler import ResumableSampler
+    from gankit.data.sampler import ResumableSampler
 
 RESIDENT_FRACTION = 0.5  # of the device's free memory; the rest is the models' and activations'
 

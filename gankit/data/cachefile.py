@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gankit.fsync import fsync_dir
+from gankit.core.paths import fsync_dir
 
 FORMAT = 1
 MAGIC = b"GANKITU8"

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from gankit.data.imagefolder import ImageFiles
+from gankit.data.files import ImageFiles
 from gankit.data.transforms import ArrayImages
 
 

@@ -12,6 +12,7 @@ dataset's ``__getitem__`` uses.
 from __future__ import annotations
 
 import os
+import struct
 import warnings
 
 import numpy as np
@@ -92,14 +93,28 @@ def transform(img: Image.Image, image_size: int, channels: int) -> torch.Tensor:
     return TF.normalize(tensor, [0.5] * channels, [0.5] * channels)
 
 
-def load_image(path: str | os.PathLike, image_size: int, channels: int) -> torch.Tensor:
-    """The image at ``path`` through :func:`transform`; raises if it cannot be decoded."""
+# What PIL raises for a file it cannot decode: corrupt or truncated data, an unknown format
+# (UnidentifiedImageError is an OSError), broken chunks (SyntaxError, struct.error), a
+# decompression bomb. Anything else (an ImportError, a CUDA or multiprocessing error, a bug)
+# is not the file's fault and must not be reported as a bad image.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error,
+                 Image.DecompressionBombError, Image.DecompressionBombWarning)
+
+
+def decode(path: str | os.PathLike) -> Image.Image:
+    """The image at ``path``, fully decoded; raises one of :data:`DECODE_ERRORS` if it cannot be."""
     with warnings.catch_warnings():
         # Between MAX_IMAGE_PIXELS and twice that PIL only warns; refuse those too.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as img:
-            img.load()  # decode now: a truncated file fails here, not lazily later
-            return transform(img, image_size, channels)
+        img = Image.open(path)
+        img.load()  # decode now: a truncated file fails here, not lazily later
+        return img
+
+
+def load_image(path: str | os.PathLike, image_size: int, channels: int) -> torch.Tensor:
+    """The image at ``path`` through :func:`transform`; raises if it cannot be decoded."""
+    with decode(path) as img:
+        return transform(img, image_size, channels)
 
 
 def _reason(path: str | os.PathLike, exc: BaseException) -> str:
@@ -121,11 +136,17 @@ def _reason(path: str | os.PathLike, exc: BaseException) -> str:
 
 
 def try_load_image(path: str | os.PathLike, image_size: int, channels: int) -> torch.Tensor | BadImage:
-    """:func:`load_image`, or a :class:`BadImage` naming the file and why it failed."""
+    """:func:`load_image`, or a :class:`BadImage` naming the file and why it could not be decoded.
+
+    Only a failure to decode the file itself is a bad image; an error in the
+    transform that follows (or anything else) is raised as itself.
+    """
     try:
-        return load_image(path, image_size, channels)
-    except Exception as exc:  # any decoder failure (PIL raises many kinds): the loader decides
+        img = decode(path)
+    except DECODE_ERRORS as exc:
         return BadImage(str(path), _reason(path, exc))
+    with img:
+        return transform(img, image_size, channels)
 
 
 class ArrayImages(Dataset):

@@ -4,9 +4,11 @@ A cache entry is keyed by everything the features depend on: the reference
 set (dataset name, root, split, transform, number of images), the images'
 quantisation, the extractor (name, weights sha256, resolution and resize
 mode), how many real images and which subset (its seed). The file holds the
-real features as a plain float32 tensor (statistics are derived in float64 on
-load) plus the key it was written for, written with ``torch.save`` and read
-with ``torch.load(weights_only=True)``.
+real features as a plain float32 tensor (KID, PRDC and plugin feature
+metrics are rebuilt from them), the metrics' own reference states
+(torchmetrics FID's float64 feature sum, sum of outer products and count,
+loaded as they are) and the key it was written for, written with
+``torch.save`` and read with ``torch.load(weights_only=True)``.
 
 Location: ``eval.cache_dir``, else ``$GANKIT_CACHE_DIR``, else ``~/.cache/gankit``.
 Writes go to a temporary file in the same folder and are renamed into place
@@ -27,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-FORMAT = 1
+FORMAT = 2  # 2: metric states beside the features
 ENV_DIR = "GANKIT_CACHE_DIR"
 
 
@@ -61,8 +63,8 @@ class ReferenceCache:
         name = f"{_slug(str(ref.get('dataset', 'ref')))}-{_slug(str(key.get('feature_extractor', 'x')))}"
         return self.root / "reference" / f"{name}-n{key.get('num_real', 'all')}-{digest}.pt"
 
-    def load(self, key: dict[str, Any]) -> tuple[Tensor | None, str | None]:
-        """(features, None) on a hit; (None, a notice or None) on a miss."""
+    def load(self, key: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+        """({"features", "states"}, None) on a hit; (None, a notice or None) on a miss."""
         path = self.path(key)
         if not path.is_file():
             return None, None
@@ -77,12 +79,14 @@ class ReferenceCache:
             or entry["features"].dim() != 2
         ):
             return None, f"ignored reference cache {path}: written for other settings; recomputing"
-        return entry["features"], None
+        states = entry.get("states") if isinstance(entry.get("states"), dict) else {}
+        return {"features": entry["features"], "states": states}, None
 
-    def save(self, key: dict[str, Any], features: Tensor) -> str | None:
+    def save(self, key: dict[str, Any], features: Tensor, states: dict[str, dict[str, Tensor]] | None = None) -> str | None:
         """Store atomically; a notice when the folder cannot be written (the run goes on)."""
         path = self.path(key)
-        entry = {"format": FORMAT, "key": _key_text(key), "features": features.detach().cpu().float().contiguous()}
+        entry = {"format": FORMAT, "key": _key_text(key), "features": features.detach().cpu().float().contiguous(),
+                 "states": {name: {k: v.detach().cpu() for k, v in state.items()} for name, state in (states or {}).items()}}
         tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
-"""Evaluation's user-facing errors (all :class:`gankit.errors.GankitError`: exit 2, no traceback)."""
+"""Evaluation's user-facing errors (all :class:`gankit.core.errors.GankitError`: exit 2, no traceback)."""
 
 from __future__ import annotations
 
-from gankit.errors import GankitError
+from gankit.core.errors import GankitError
 
 
 class EvalError(GankitError):

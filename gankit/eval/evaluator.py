@@ -1,6 +1,6 @@
 """The trainer's view of evaluation: prepare at run start, then evaluate every ``eval.every`` steps.
 
-    evaluator = Evaluator(recipe, device, lambda: build_dataset(recipe))
+    evaluator = Evaluator(recipe, device, lambda: build_dataset(recipe), registry=host.registry)
     notices = evaluator.prepare()        # before training: weights found, or refuse / skip
     if evaluator.due(step):
         rows = evaluator.evaluate(lambda z: generate(G, z), G.nz, step)
@@ -13,45 +13,25 @@ RNGs are fenced (:func:`gankit.eval.rng.isolated_global_rng`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
+from gankit.data.identity import dataset_identity
 from gankit.eval.engine import Engine, GeneratedImages, Reference
 from gankit.eval.rng import isolated_global_rng
-
-_FREE_FORM = ("root", "split")  # dataset arguments that are the reference's identity on their own
-
-
-def reference_identity(recipe, dataset: Dataset) -> dict[str, Any]:
-    """Dataset name, root, split, transform (image size, channels, other arguments), number of images."""
-    args = dict(recipe.data.args)
-    root = args.get("root")
-    return {
-        "dataset": recipe.data.name,
-        "root": str(Path(root).expanduser().resolve()) if isinstance(root, str) else root,
-        "split": args.get("split"),
-        "transform": {
-            "image_size": recipe.data.image_size,
-            "channels": recipe.data.channels,
-            **{k: v for k, v in sorted(args.items()) if k not in _FREE_FORM},
-        },
-        "num_images": len(dataset),
-    }
-
 
 class Evaluator:
     """FID/IS/KID/PRDC/SWD of a run's generator against the recipe's own dataset."""
 
     def __init__(self, recipe, device: torch.device, make_dataset: Callable[[], Dataset],
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, *, registry: Callable):
         self.recipe = recipe
         self.cfg = recipe.eval
         self.device = torch.device(device)
         self.make_dataset = make_dataset
-        self.engine = Engine(self.cfg, self.device, recipe.data.channels, recipe.data.image_size, log)
+        self.engine = Engine(self.cfg, self.device, recipe.data.channels, recipe.data.image_size, log, registry)
         self._reference: Reference | None = None
 
     @property
@@ -82,19 +62,21 @@ class Evaluator:
     def reference(self) -> Reference:
         if self._reference is None:
             dataset = self.make_dataset()
-            self._reference = Reference(dataset, reference_identity(self.recipe, dataset))
+            self._reference = Reference(dataset, {**dataset_identity(self.recipe.data), "num_images": len(dataset)})
         return self._reference
 
     def evaluate(self, generate: Callable[[torch.Tensor], torch.Tensor], nz: int, step: int,
-                 generator: str = "raw") -> list[dict[str, Any]]:
+                 generator: str = "raw", share=None) -> list[dict[str, Any]]:
         """One row per metric value: ``{"metric", "value", "std", ...provenance}``.
 
         ``generate(z)`` maps latents ``(n, nz)`` on this evaluator's device to
         images in [-1, 1] (any device); ``generator`` names which weights
-        ("raw", later "ema").
+        ("raw" or "ema"). Under torchrun every process calls this with its
+        ``share`` (:class:`gankit.eval.share.Share`); the rows come back on
+        the main process, an empty list on the others.
         """
         if not self.engine.prepared:
             self.prepare()
         with isolated_global_rng(self.cfg.seed):
             fakes = GeneratedImages(generate, nz, self.cfg.num_fake, self.cfg.seed, self.device, generator)
-            return self.engine.measure(self.reference(), fakes, step)
+            return self.engine.measure(self.reference(), fakes, step, share)

@@ -24,8 +24,9 @@ class Logger:
     def log_event(self, step: int, event: dict[str, Any]) -> None:
         """A notable event (resume, skipped images, alerts) at ``step``."""
 
-    def finish(self, status: str) -> None:
-        """The run ended: ``finished``, ``interrupted`` or ``failed``."""
+    def finish(self, status: str | None, error: dict | None = None) -> None:
+        """The run ended: ``finished``, ``interrupted``, ``diverged`` or ``failed`` (with ``error``: the
+        failure's ``type`` and ``message``); None: rows were added after the fact, the run's status stands."""
 
 
 class LoggerGroup(Logger):
@@ -54,6 +55,6 @@ class LoggerGroup(Logger):
         for lg in self.loggers:
             lg.log_event(step, event)
 
-    def finish(self, status):
+    def finish(self, status, error=None):
         for lg in self.loggers:
-            lg.finish(status)
+            lg.finish(status, error)

@@ -10,17 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from gankit.core.processes import is_main_process
 from gankit.loggers.base import Logger, LoggerGroup
 from gankit.loggers.local import LocalLogger
 
 MODES = ("auto", "online", "offline", "disabled")
 # WANDB_MODE spellings wandb itself accepts, in gankit's terms.
 ENV_ALIASES = {"dryrun": "offline", "run": "online"}
-
-
-def is_main_process() -> bool:
-    """Under DDP (torchrun sets RANK) only rank 0 logs."""
-    return os.environ.get("RANK", "0") == "0"
 
 
 def import_wandb():
@@ -57,7 +53,7 @@ def api_key_configured(wandb) -> bool:
         return False
 
 
-def make_wandb_logger(recipe, run_dir: Path, *, job_type: str, resumed: bool) -> Logger | None:
+def make_wandb_logger(recipe, run_dir: Path, *, job_type: str, resumed: bool, backfill: bool = False) -> Logger | None:
     """The wandb logger the recipe asks for, or None (disabled, absent or failing to start)."""
     cfg = recipe.log.wandb
     mode = requested_mode(cfg.mode)
@@ -71,19 +67,23 @@ def make_wandb_logger(recipe, run_dir: Path, *, job_type: str, resumed: bool) ->
     from gankit.loggers.wandb_logger import first_line, notice, start_wandb
 
     try:  # start_wandb guards wandb itself; this also covers the run directory (the id file)
-        return start_wandb(wandb, cfg, run_dir, mode=mode, name=Path(run_dir).name, group=recipe.name,
-                           job_type=job_type, resumed=resumed)
+        return start_wandb(wandb, cfg, run_dir, mode=mode, name=Path(run_dir).name, group=cfg.group or recipe.name,
+                           job_type=job_type, resumed=resumed, backfill=backfill)
     except Exception as exc:
         notice(f"unavailable ({type(exc).__name__}: {first_line(exc)}); the local record continues")
         return None
 
 
-def make_loggers(recipe, run_dir: Path, *, job_type: str = "train", resumed: bool = False) -> LoggerGroup:
-    """The local record always; more loggers as the recipe's ``log`` section asks."""
+def make_loggers(recipe, run_dir: Path, *, job_type: str = "train", resumed: bool = False,
+                 backfill: bool = False) -> LoggerGroup:
+    """The local record always; more loggers as the recipe's ``log`` section asks.
+
+    ``backfill``: rows of earlier steps added to a finished run (``gankit eval --log``).
+    """
     if not is_main_process():
         return LoggerGroup([])
     loggers: list[Logger] = [LocalLogger(run_dir)]
-    wandb_logger = make_wandb_logger(recipe, run_dir, job_type=job_type, resumed=resumed)
+    wandb_logger = make_wandb_logger(recipe, run_dir, job_type=job_type, resumed=resumed, backfill=backfill)
     if wandb_logger is not None:
         loggers.append(wandb_logger)
     return LoggerGroup(loggers)

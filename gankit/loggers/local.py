@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from gankit.loggers.base import Logger
+from gankit.runs.record import read_metrics  # noqa: F401  (it lives with the run record; this import is kept)
 
 
 def _clean(value):
@@ -43,21 +44,10 @@ class LocalLogger(Logger):
     def log_event(self, step, event):
         self._write({"kind": "event", "step": step, "time": time.time(), **event})
 
-    def finish(self, status):
+    def finish(self, status, error: dict | None = None):
+        """Close the record with an ``end`` row (status, and the failure's type and message); with
+        ``status=None`` (rows added after the fact by ``gankit eval --log``) no end row is written."""
         if not self._file.closed:
-            self._write({"kind": "end", "status": status, "time": time.time()})
+            if status is not None:
+                self._write({"kind": "end", "status": status, "time": time.time(), **({"error": error} if error else {})})
             self._file.close()
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    """Every row of a run's ``metrics.jsonl`` (a torn last line is ignored)."""
-    rows = []
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return rows
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.loggers.base import Logger
-from gankit.loggers.compare import HIGHER_IS_BETTER, ROW_KEYS
+from gankit.runs.record import HIGHER_IS_BETTER, ROW_KEYS
 from gankit.loggers.local import read_metrics
 
 # The file holding a train run's wandb id; other job types (eval) get their own.
@@ -69,8 +69,11 @@ def _is_number(value: Any) -> bool:
 class WandbLogger(Logger):
     """Sends what the trainer reports to one wandb run; see :func:`start_wandb`."""
 
-    def __init__(self, wandb, run, run_dir: Path, *, log_checkpoint: bool = False):
+    def __init__(self, wandb, run, run_dir: Path, *, log_checkpoint: bool = False, backfill: bool = False):
         self.wandb, self.run = wandb, run
+        # Rows of earlier steps added to a finished run (gankit eval --log): wandb refuses steps below its
+        # current one, so those rows carry their step as eval/step, the x-axis of every eval/ chart.
+        self.backfill = backfill
         self.ok = True  # False after a wandb failure: later calls are skipped, finish() still tried
         self.run_dir = Path(run_dir)
         self.log_checkpoint = log_checkpoint
@@ -131,7 +134,11 @@ class WandbLogger(Logger):
         for name, (value, at) in self.best.items():
             self.run.summary[f"best/{name}"] = value
             self.run.summary[f"best/{name}_step"] = at
-        if data:
+        if data and self.backfill:
+            self.run.define_metric("eval/step")
+            self.run.define_metric("eval/*", step_metric="eval/step")
+            self.run.log({**data, "eval/step": step})
+        elif data:
             self.run.log(data, step=step)
 
     def _track_best(self, row: dict) -> None:
@@ -153,15 +160,17 @@ class WandbLogger(Logger):
 
         self._call("wandb event", log)
 
-    def finish(self, status):
+    def finish(self, status, error=None):
         if self.run is None:
             return
-        self._call("wandb summary", lambda: self.run.summary.update({"gankit_status": status}))
-        if self.log_checkpoint:
+        if status is not None:
+            self._call("wandb summary", lambda: self.run.summary.update(
+                {"gankit_status": status, **({"gankit_error": error} if error else {})}))
+        if self.log_checkpoint and status is not None:
             self._call("wandb checkpoint artifact", lambda: self._log_checkpoint(status))
         run, self.run = self.run, None
         try:
-            run.finish(exit_code=EXIT_CODES.get(status, 1))
+            run.finish(exit_code=EXIT_CODES.get(status, 1) if status is not None else 0)
         except Exception as exc:
             notice(f"finishing the wandb run failed ({type(exc).__name__}: {first_line(exc)}); "
                    f"its data is under {self.run_dir / 'wandb'}")
@@ -177,7 +186,7 @@ class WandbLogger(Logger):
 
 
 def start_wandb(wandb, cfg, run_dir: Path, *, mode: str, name: str, group: str, job_type: str,
-                resumed: bool) -> WandbLogger | None:
+                resumed: bool, backfill: bool = False) -> WandbLogger | None:
     """Start the wandb run in ``mode`` (online/offline); online falls back to offline.
 
     Prints one line saying where the run is; None (with a notice) when wandb
@@ -216,4 +225,4 @@ def start_wandb(wandb, cfg, run_dir: Path, *, mode: str, name: str, group: str, 
         notice(f"offline run in {where}; upload it later with: wandb sync {where}")
     else:
         notice(f"logging to {getattr(run, 'url', None) or 'wandb'} (run {run_id})")
-    return WandbLogger(wandb, run, run_dir, log_checkpoint=cfg.log_checkpoint)
+    return WandbLogger(wandb, run, run_dir, log_checkpoint=cfg.log_checkpoint, backfill=backfill)

@@ -12,27 +12,8 @@ from typing import Any, Callable
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from gankit.errors import suggestion
-
-
-def signature_of(obj: Callable[..., Any]) -> inspect.Signature | None:
-    try:
-        return inspect.signature(obj, eval_str=True)
-    except (NameError, TypeError, ValueError):
-        try:
-            return inspect.signature(obj)
-        except (TypeError, ValueError):
-            return None
-
-
-def accepts(obj: Callable[..., Any], name: str) -> bool:
-    """Whether ``obj`` takes a keyword argument ``name``."""
-    sig = signature_of(obj)
-    if sig is None:
-        return True
-    return name in sig.parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()
-    )
+from gankit.core.errors import suggestion
+from gankit.core.registry import accepts, signature_of  # noqa: F401 (accepts: re-exported)
 
 
 def _adapter(annotation: Any) -> TypeAdapter | None:
@@ -53,11 +34,15 @@ def check_arguments(
     injected: tuple[str, ...] = (),
     other_keys: tuple[str, ...] = (),
     origin: Callable[[str], str] = lambda p: "",
+    defaults: bool = False,
 ) -> tuple[list[str], dict[str, Any]]:
     """Problems with ``args`` for ``obj``, and the coerced arguments.
 
     ``injected`` are arguments gankit passes itself (not settable here);
     ``other_keys`` are the section's own keys, offered as did-you-mean too.
+    With ``defaults``, the coerced arguments also hold every argument left at
+    its default (when the default is a plain value a recipe could hold), so a
+    run's recorded recipe keeps its meaning when a plugin's default changes.
     """
     sig = signature_of(obj)
     if sig is None:
@@ -99,4 +84,25 @@ def check_arguments(
     for name, param in params.items():
         if param.default is inspect.Parameter.empty and name not in args and name not in injected:
             problems.append(f"{path}.{name}: missing; {what} requires it")
+        elif defaults and name not in args and name not in injected and _plain(param.default):
+            coerced[name] = _as_recipe_value(param.default)
     return problems, coerced
+
+
+def _plain(value: Any) -> bool:
+    """Whether a default is a value a YAML recipe can hold (None, bool, number, string, lists of them)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def _as_recipe_value(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_as_recipe_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_recipe_value(v) for k, v in value.items()}
+    return value

@@ -11,7 +11,6 @@ Hostile YAML is refused before anything looks at its values (see
 
 from __future__ import annotations
 
-import copy
 import reprlib
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from gankit.errors import GankitError, PluginError, RecipeError, RegistryError, suggestion
-from gankit.plugins import PluginHost, get_host
+from gankit.core.errors import GankitError, PluginError, RecipeError, RegistryError, suggestion
+from gankit.core.plugins import PluginHost, get_host
 from gankit.recipe.components import check_arguments
 from gankit.recipe.hostile import MAX_DEPTH, structure_problem, value_problems
 from gankit.recipe.optimizers import OPTIMIZERS
-from gankit.recipe.schema import DataSection, OptimizerSpec, Recipe, section_fields
+from gankit.recipe.overrides import DATA_KEYS, apply_overrides, parse_override  # noqa: F401 (parse_override: re-exported)
+from gankit.recipe.schema import OptimizerSpec, Recipe, section_fields
 
 # Component sections: (dotted path, registry kind, arguments gankit passes itself).
 COMPONENTS = (
@@ -33,7 +33,6 @@ COMPONENTS = (
     ("discriminator", "discriminators", ("image_size", "channels")),
     ("loss", "losses", ()),
 )
-DATA_KEYS = tuple(n for n in DataSection.model_fields if n != "name")
 OPTIM_KEYS = tuple(n for n in OptimizerSpec.model_fields if n != "name")
 _repr = reprlib.Repr()  # error messages quote a value, never a megabyte of it
 _repr.maxstring, _repr.maxother, _repr.maxlist, _repr.maxdict, _repr.maxlevel = 60, 60, 5, 5, 2
@@ -62,48 +61,6 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise RecipeError(str(path), [f"the top level must be a mapping of keys, got {type(raw).__name__}"])
     return raw
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``'train.steps=10'`` -> (['train', 'steps'], 10); values parse as YAML."""
-    key, sep, value = text.partition("=")
-    parts = key.strip().split(".")
-    if not sep or not all(p.strip() for p in parts):
-        raise ValueError(f"override '{text}' is not of the form key.path=value")
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else None
-    except (yaml.YAMLError, RecursionError):
-        parsed = value  # not YAML: take it as the plain string it looks like
-    return [p.strip() for p in parts], parsed
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
-    """The recipe with overrides applied, each override's path, and syntax problems."""
-    raw = copy.deepcopy(raw)
-    origins: dict[str, str] = {}
-    problems: list[str] = []
-    for text in overrides:
-        try:
-            parts, value = parse_override(text)
-        except ValueError as exc:
-            problems.append(str(exc))
-            continue
-        node = raw
-        for i, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                problems.append(
-                    f"{'.'.join(parts[: i + 1])}: is not a section, cannot set '{'.'.join(parts)}' "
-                    f"(from override '{text}')"
-                )
-                break
-            node = child
-        else:
-            node[parts[-1]] = value
-            origins[".".join(parts)] = text
-    return raw, origins, problems
 
 
 def _loc(loc: tuple) -> str:
@@ -144,6 +101,27 @@ def _section(raw: dict[str, Any], path: str) -> dict[str, Any] | None:
     for part in path.split("."):
         node = node.get(part) if isinstance(node, dict) else None
     return node if isinstance(node, dict) else None
+
+
+def _metric_problems(recipe: Recipe, host: PluginHost, origin, coerced: dict[str, dict[str, Any]]) -> list[str]:
+    """``eval.metrics`` entries: registered names, arguments their constructors take, none listed twice."""
+    problems, seen = [], set()
+    reg = host.registry("metrics")
+    for i, entry in enumerate(recipe.eval.metrics):
+        name, args = (entry, {}) if isinstance(entry, str) else (entry.name, entry.args)
+        path = f"eval.metrics.{i}"
+        if name not in reg:
+            problems.append(f"{path}: {reg.unknown_message(name)}")
+            continue
+        if name in seen:
+            problems.append(f"{path}: metric '{name}' is listed twice; list each metric once (rows are named by it)")
+        seen.add(name)
+        found, coerced_args = check_arguments(path, f"metric '{name}'", reg.get(name), args,
+                                              other_keys=("name",), origin=origin)
+        problems += found
+        if not isinstance(entry, str):
+            coerced[path] = coerced_args
+    return problems
 
 
 def validate(
@@ -190,13 +168,14 @@ def validate(
         reg = host.registry(kind)
         if name not in reg:
             first, _, rest = reg.unknown_message(name).partition("\n")
-            problems.append(f"{path}.name: {first}{origin(path + '.name')}\n{rest}")
+            why = host.why_missing()
+            problems.append(f"{path}.name: {first}{origin(path + '.name')}\n{rest}" + (f"\n{why}" if why else ""))
             continue
         keys = DATA_KEYS if path == "data" else ()
         args = {k: v for k, v in (section or {}).items() if k != "name" and k not in keys}
         found, coerced[path] = check_arguments(
             path, f"{reg.singular} '{name}'", reg.get(name), args,
-            injected=injected, other_keys=keys + ("name",), origin=origin,
+            injected=injected, other_keys=keys + ("name",), origin=origin, defaults=True,
         )
         problems += found
 
@@ -221,12 +200,15 @@ def validate(
 
     if recipe is not None:
         problems += value_problems(recipe)
+        if recipe.init_from is not None and not Path(recipe.init_from).expanduser().exists():
+            problems.append(f"init_from: '{recipe.init_from}' does not exist{origin('init_from')}; give a run "
+                            "directory or a checkpoint file (relative to the working directory)")
     if recipe is not None and recipe.train.steps is None and recipe.train.epochs is None:
         problems.append("train: set train.steps (iterations) or train.epochs (passes over the data), or both")
-    for i, metric in enumerate(recipe.eval.metrics if recipe is not None else []):
-        reg = host.registry("metrics")
-        if metric not in reg:
-            problems.append(f"eval.metrics.{i}: {reg.unknown_message(metric)}")
+    if recipe is not None:
+        from gankit.recipe.schedules import schedule_problems
+
+        problems += _metric_problems(recipe, host, origin, coerced) + schedule_problems(recipe, host, origin)
 
     if problems:
         # A key can fail both the schema and the component's signature (optim.g.lr): say it once.
@@ -242,7 +224,24 @@ def validate(
         else:
             current = getattr(node, leaf)
             setattr(node, leaf, type(current).model_validate({**current.model_dump(), **args}))
+    recipe._source_dir = base_dir
     return recipe
+
+
+def load_recipe_plugins(path: str | Path, host: PluginHost | None = None) -> None:
+    """Load the plugins a recipe file names (its ``plugins:`` list), without validating the rest."""
+    host = host or get_host()
+    path = Path(path)
+    raw = read_yaml(path)
+    problems = structure_problem(raw)
+    if problems:
+        raise RecipeError(str(path), [problems])
+    plugins = raw.get("plugins") or []
+    for i, spec in enumerate(plugins if isinstance(plugins, list) else []):
+        try:
+            host.load(str(spec), path.parent)
+        except (PluginError, RegistryError) as exc:
+            raise RecipeError(str(path), [f"plugins.{i}: {exc}"]) from None
 
 
 def load_recipe(path: str | Path, overrides: list[str] = (), host: PluginHost | None = None) -> Recipe:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from pathlib import Path
+
+from pydantic import (BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
+                      PrivateAttr)
 
 
 class Section(BaseModel):
@@ -47,6 +50,18 @@ class DataSection(Component):
     cache_dir: str | None = None  # where data.cache files go; default: $GANKIT_CACHE_DIR, then ~/.cache/gankit
 
 
+class ScheduleSpec(Component):
+    """A schedule (``name`` + its arguments) and the hyperparameter it sets before each step."""
+
+    # what it sets: optim.g.lr, optim.d.betas.1, regularizers.0.gamma, train.ema.half_life_kimg, augment.p,
+    # or a list of them (one schedule for both players' learning rates)
+    target: str | list[str]
+
+    @property
+    def targets(self) -> list[str]:
+        return [self.target] if isinstance(self.target, str) else list(self.target)
+
+
 class OptimizerSpec(Component):
     """A torch optimizer by name (adam, adamw, sgd, rmsprop) and its arguments."""
 
@@ -65,6 +80,9 @@ class OptimSection(Section):
 
 class EMASection(Section):
     decay: float = Field(0.999, ge=0, lt=1)  # weight of the old average per update
+    # The average's half-life in thousands of images (StyleGAN2-ADA's ema_kimg, R3GAN's EMA length); set, it
+    # replaces decay, so the average spans the same images whatever the batch size.
+    half_life_kimg: NonNegativeFloat | None = None
     rampup: PositiveFloat | None = 0.05  # half-life at most this fraction of the images seen (StyleGAN2-ADA); null: none
 
 
@@ -74,6 +92,8 @@ class TrainSection(Section):
     sample_every: PositiveInt | None = 500  # fixed-noise grid every N steps (and at the end)
     num_samples: PositiveInt = 64  # images in the fixed-noise grid
     checkpoint_every: PositiveInt | None = 500  # checkpoints/last.pt every N steps (and at the end)
+    # also keep checkpoints/step_XXXXXXX.pt every N steps (gankit eval --all-checkpoints measures them later)
+    keep_every: PositiveInt | None = None
     log_every: PositiveInt = 50  # a metrics.jsonl row every N steps
     d_steps: PositiveInt = 1  # D updates per G update, each on a fresh real batch; train.steps counts G updates
     ema: EMASection | None = None  # an exponential moving average of G's weights, used for samples and evaluation
@@ -110,13 +130,17 @@ class EvalSection(Section):
     """FID/IS/KID/PRDC/SWD during and after training (see :mod:`gankit.eval`)."""
 
     every: PositiveInt | None = None  # evaluate every N steps (and at the end) when metrics are listed
-    metrics: list[str] = Field(default_factory=list)  # names from the metrics registry: fid, is, kid, prdc, swd
+    # metrics registry entries: a name (fid, is, kid, prdc, swd) or {name: kid, subset_size: 500} with its arguments
+    metrics: list[str | Component] = Field(default_factory=list)
     num_fake: int = Field(10_000, ge=2)  # generated images per evaluation
     num_real: int = Field(10_000, ge=2)  # real images from the recipe's dataset (all of them if it has fewer)
     feature_extractor: str = "inception"  # feature_extractors registry name used by FID, KID and PRDC (IS: Inception)
     inception_weights: str | None = None  # weights file; default: $GANKIT_INCEPTION_WEIGHTS, then torch's hub cache
-    on_missing_weights: Literal["refuse", "skip"] = "refuse"  # no weights: refuse to start, or train without them
+    # No Inception weights (neither found nor downloadable): skip the metrics that need them and train anyway,
+    # naming them and the command that fills them in later; or refuse to start.
+    on_missing_weights: Literal["refuse", "skip"] = "skip"
     cache_dir: str | None = None  # reference-features cache; default: $GANKIT_CACHE_DIR, then ~/.cache/gankit
+    # Defaults for metrics listed by bare name (a {name: kid, subset_size: ...} entry sets its own):
     kid_subset_size: PositiveInt = 1000  # images per KID subset (fewer when fewer images are there; said so)
     kid_subsets: PositiveInt = 100  # KID subsets; value = mean, std over them
     is_splits: PositiveInt = 10  # Inception Score splits; value = mean, std over them
@@ -132,6 +156,7 @@ class WandbSection(Section):
     # the WANDB_MODE environment variable, when set, wins over this.
     mode: Literal["auto", "online", "offline", "disabled"] = "auto"
     project: str = "gankit"  # the wandb project the run goes to
+    group: str | None = None  # the wandb run group; None: the recipe's name (gankit sweep: the sweep's name)
     entity: str | None = None  # the wandb user or team; None: the account's default entity
     tags: list[str] = Field(default_factory=list)  # tags on the wandb run, to filter the run table
     notes: str | None = None  # a free-text description shown with the run
@@ -152,12 +177,20 @@ class Recipe(Section):
     out_dir: str = "runs"
     device: str = "auto"  # auto (CUDA when available), cpu, cuda, cuda:N
     plugins: list[str] = Field(default_factory=list)  # extra plugin modules or .py files for this run
+    sweep: str | None = None  # the sweep this run belongs to (set by gankit sweep; in the wandb config)
+    # start a new run from another run's weights (a run directory or checkpoint): fine-tuning, new learning
+    # rates; the optimizers start fresh
+    init_from: str | None = None
+    init_from_parts: list[Literal["generator", "discriminator"]] = Field(
+        default_factory=lambda: ["generator", "discriminator"])
     data: DataSection = Field(default_factory=DataSection)
     generator: Component
     discriminator: Component
     loss: Component = Field(default_factory=lambda: Component(name="bce"))
     regularizers: list[Component] = Field(default_factory=list)  # added to D's loss: gp, r1 (name + arguments)
-    augment: Component | None = None  # differentiable augmentation of D's inputs, real and fake (diffaugment)
+    augment: Component | None = None  # differentiable augmentation of D's inputs, real and fake (diffaugment, ada)
+    # hyperparameters as functions of the real images seen: [{target: optim.g.lr, name: cosine, ...}, ...]
+    schedules: list[ScheduleSpec] = Field(default_factory=list)
     optim: OptimSection = Field(default_factory=OptimSection)
     train: TrainSection = Field(default_factory=TrainSection)
     health: HealthSection = Field(default_factory=HealthSection)  # non-finite values and alerts
@@ -165,6 +198,8 @@ class Recipe(Section):
     log: LogSection = Field(default_factory=LogSection)
     # Written by gankit into a run's recipe.yaml (versions, overrides); ignored when read back.
     gankit: dict[str, Any] | None = None
+    # The folder relative .py plugins were found in (the recipe file's); not a key.
+    _source_dir: Path | None = PrivateAttr(default=None)
 
 
 def section_fields(path: tuple) -> list[str] | None:

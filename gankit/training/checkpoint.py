@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from gankit import __version__
-from gankit.errors import CheckpointError
-from gankit.fsync import fsync_dir
+from gankit.core.version import __version__
+from gankit.core.errors import CheckpointError
+from gankit.core.paths import fsync_dir
 
 FORMAT_VERSION = 2
 # What a resume reads from a checkpoint; a file without one of these is not a complete checkpoint.

@@ -19,14 +19,14 @@ them never waits for the GPU.
 from __future__ import annotations
 
 import datetime
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
-from gankit.errors import GankitError
+from gankit.core.errors import GankitError
+from gankit.core.processes import env_int
 
 # Rank 0 evaluates alone while the others wait in their next collective: long enough for a 50k-image FID.
 TIMEOUT = datetime.timedelta(minutes=60)
@@ -101,24 +101,16 @@ class World:
             dist.destroy_process_group()
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    try:
-        return int(value) if value is not None else default
-    except ValueError:
-        raise GankitError(f"environment variable {name}={value!r} is not an integer (torchrun sets it)") from None
-
-
 def launched_by_torchrun() -> bool:
-    return _env_int("WORLD_SIZE", 1) > 1
+    return env_int("WORLD_SIZE", 1) > 1
 
 
 def resume_command(run_dir) -> str:
     """The command that continues ``run_dir`` with this process's launcher (torchrun's world size kept)."""
     if not launched_by_torchrun():
         return f"gankit run --resume {run_dir}"
-    size = _env_int("WORLD_SIZE", 1)
-    per_node = _env_int("LOCAL_WORLD_SIZE", size)
+    size = env_int("WORLD_SIZE", 1)
+    per_node = env_int("LOCAL_WORLD_SIZE", size)
     nodes = f"--nnodes={size // per_node} " if per_node < size else ""
     return f"torchrun {nodes}--nproc_per_node={per_node} -m gankit run --resume {run_dir}"
 
@@ -129,10 +121,10 @@ def join_world(device_setting: str) -> tuple[World, torch.device | None]:
     Under torchrun with CUDA each rank uses ``cuda:LOCAL_RANK`` and NCCL;
     on the CPU, gloo.
     """
-    size = _env_int("WORLD_SIZE", 1)
+    size = env_int("WORLD_SIZE", 1)
     if size <= 1:
         return World(), None
-    rank, local_rank = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
+    rank, local_rank = env_int("RANK", 0), env_int("LOCAL_RANK", 0)
     if device_setting not in ("auto", "cpu", "cuda"):
         raise GankitError(f"device: '{device_setting}' pins one device, but under torchrun each process uses its "
                           "own (cuda:LOCAL_RANK); set device: auto, cuda or cpu")

@@ -12,7 +12,7 @@ import re
 
 import torch
 
-from gankit.errors import GankitError
+from gankit.core.errors import GankitError
 from gankit.recipe.optimizers import build_optimizer
 
 # errno values that mean "this folder cannot take this write"

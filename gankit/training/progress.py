@@ -7,7 +7,7 @@ import time
 
 from tqdm import tqdm
 
-LABELS = {"loss_d": "Loss_D", "loss_g": "Loss_G", "d_real": "D(x)", "d_fake": "D(G(z))"}
+LABELS = {"loss_d": "Loss_D", "loss_g": "Loss_G", "d_real": "D(x)", "d_fake": "D(G(z))", "aug_p": "p"}
 
 
 def _eta(seconds: float) -> str:

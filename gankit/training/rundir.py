@@ -4,6 +4,8 @@
     metrics.jsonl        one JSON object per logged step (gankit.loggers.local)
     samples/             fixed-noise grids, step_0000500.png, ...
     checkpoints/last.pt  the latest checkpoint (best.pt: the best FID so far)
+    plugins/             copies of the recipe's .py plugins: resume, sample, eval and
+                         gankit.load_generator use these, from any working directory
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from typing import Any
 import torch
 import yaml
 
-import gankit
-from gankit.errors import GankitError
-from gankit.plugins import get_host
+from gankit.core.version import __version__
+from gankit.core.errors import GankitError
+from gankit.core.plugins import get_host
 from gankit.training.distributed import resume_command
 
 
@@ -43,7 +45,7 @@ def provenance(overrides: list[str], source: str | None, run_id: str, device: to
                world_size: int = 1) -> dict[str, Any]:
     """What a run records about how it was made (the recipe's `gankit:` key)."""
     return {
-        "version": gankit.__version__,
+        "version": __version__,
         "run_id": run_id,
         "recipe_file": source,
         "overrides": list(overrides),
@@ -55,6 +57,63 @@ def provenance(overrides: list[str], source: str | None, run_id: str, device: to
     }
 
 
+def copy_plugins(run_dir: Path, specs: list[str], base_dir: Path | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """Copy the recipe's ``.py`` plugins into ``run_dir/plugins/``.
+
+    Returns the plugins list the run records (each file replaced by its copy,
+    relative to the run directory; module plugins unchanged) and one record
+    per file: the name the recipe gave, the original's absolute path, the
+    copy and its sha256 (the run's truth: the original may change later).
+    """
+    import shutil
+
+    from gankit.core.fileplugins import sha256
+    from gankit.core.plugins import resolve_plugin_file
+
+    recorded, files = [], []
+    for spec in specs:
+        if not (spec.endswith(".py") or "/" in spec or os.sep in spec):
+            recorded.append(spec)
+            continue
+        src = resolve_plugin_file(spec, base_dir)
+        folder = run_dir / "plugins"
+        folder.mkdir(exist_ok=True)
+        dest, n = folder / src.name, 1
+        while dest.exists():  # two plugins called parts.py from different folders
+            n += 1
+            dest = folder / f"{src.stem}_{n}{src.suffix}"
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+        copy = f"plugins/{dest.name}"
+        recorded.append(copy)
+        files.append({"spec": spec, "original": str(src), "copy": copy, "sha256": sha256(dest)})
+    return recorded, files
+
+
+def plugin_changes(run_dir: Path, files: list[dict[str, Any]]) -> list[str]:
+    """A notice for each copied plugin whose original has changed since the run copied it."""
+    from gankit.core.fileplugins import sha256
+
+    notices = []
+    for f in files or []:
+        original = Path(f.get("original", ""))
+        if original.is_file() and sha256(original) != f.get("sha256"):
+            notices.append(f"plugin {f['spec']} changed since this run copied it ({original}); using the run's "
+                           f"copy {run_dir / f['copy']} (sha256 {str(f['sha256'])[:12]}...), the code it trained with")
+    return notices
+
+
+def previous_provenance(run_dir: Path) -> dict[str, Any]:
+    """The ``gankit:`` block of a run's recipe.yaml (empty when there is none, or it cannot be read)."""
+    try:
+        data = yaml.safe_load((Path(run_dir) / "recipe.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    info = data.get("gankit") if isinstance(data, dict) else None
+    return info if isinstance(info, dict) else {}
+
+
 def write_recipe(run_dir: Path, resolved: dict[str, Any], info: dict[str, Any]) -> None:
     text = (
         f"# Resolved recipe of run {info['run_id']}; resume with: {resume_command(run_dir)}\n"
@@ -63,3 +122,85 @@ def write_recipe(run_dir: Path, resolved: dict[str, Any], info: dict[str, Any]) 
     tmp = run_dir / ".recipe.yaml.tmp"
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, run_dir / "recipe.yaml")
+
+
+class RunLock:
+    """An exclusive lock on a run directory while a process trains it (``RUN/.lock``, holding its pid).
+
+    A second process resuming the same run at once is refused, naming the
+    first. The operating system releases the lock when the process ends,
+    however it ends (a killed run leaves no stale lock).
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / ".lock"
+        self._file = None
+
+    def acquire(self) -> RunLock:
+        import fcntl
+
+        f = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise GankitError(f"run '{self.path.parent}' is being trained by process {holder} right now; wait for it "
+                              "to finish (or stop it) before resuming it") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self._file = f
+        return self
+
+    def release(self) -> None:
+        """Remove the lock file and release it (a run directory holds no lock once its run is over)."""
+        if self._file is not None:
+            self.path.unlink(missing_ok=True)
+            self._file.close()  # closing releases the flock
+            self._file = None
+
+
+def repair_record(run_dir: Path) -> bool:
+    """Cut a torn last line (a run killed mid-write) off ``metrics.jsonl``; True when it had one."""
+    import json
+
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return False
+    data = path.read_bytes()
+    end = len(data)
+    if data.endswith(b"\n"):
+        last_start = data.rfind(b"\n", 0, end - 1) + 1
+        try:
+            json.loads(data[last_start:end])
+            return False
+        except ValueError:
+            end = last_start
+    else:
+        end = data.rfind(b"\n") + 1  # the text after the last newline is a row cut short
+    if end == len(data):
+        return False
+    with open(path, "r+b") as f:
+        f.truncate(end)
+    return True
+
+
+def remove_stale_files(run_dir: Path) -> list[Path]:
+    """Temporaries a killed run left behind: ``samples/.*.tmp-<pid>.png`` and ``.recipe.yaml.tmp``."""
+    removed = []
+    for tmp in [*(Path(run_dir) / "samples").glob(".*.tmp-*"), Path(run_dir) / ".recipe.yaml.tmp",
+                *(Path(run_dir) / "plugins").glob(".*.tmp")]:
+        pid = tmp.stem.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+                continue  # its writer still runs
+            except OSError:
+                pass
+        if tmp.exists():
+            tmp.unlink()
+            removed.append(tmp)
+    return removed

@@ -19,7 +19,7 @@ import os
 import torch
 from torch import nn
 
-from gankit.errors import GankitError
+from gankit.core.errors import GankitError
 from gankit.training.failures import is_out_of_memory
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}

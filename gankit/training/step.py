@@ -2,15 +2,22 @@
 
 With the recipe's defaults it is exactly the tutorial's step: one D update on
 a real batch and ``fake.detach()``, then one G update on the same fakes. The
-recipe can add D updates per G update (``train.d_steps``), regularisers on
-D's loss (``regularizers``), differentiable augmentation of D's inputs
-(``augment``), class labels for conditional models and an EMA of G.
+recipe can add D updates per G update (``train.d_steps``), regularisers,
+differentiable augmentation of D's inputs (``augment``), class labels for
+conditional models and an EMA of G.
 
-Speed (:mod:`gankit.training.speed`): forward passes and losses run under
-``autocast`` (bf16 or fp16), backward passes outside it; with fp16 each
-player has a GradScaler, and an overflowed fp16 gradient is the scaler's to
-skip, not the non-finite guard's. Regularisers run in fp32 (see
-:meth:`GANStep.d_update`).
+- **Augmentation** is part of what D sees (:class:`AugmentedD`): the loss and
+  the regularisers call D on un-augmented images and each call draws its own
+  transforms, so R1 is the gradient with respect to the real image itself,
+  through the augmentation (as StyleGAN2-ADA computes it).
+- **Regularisers** that run every update are added to their player's loss; a
+  lazy one (``every`` > 1: StyleGAN2's lazy R1, path length) is its own
+  update on the steps it is due, after the main one (StyleGAN2's "Dreg" and
+  "Greg" phases), which is why its player's Adam settings are adjusted
+  (:func:`gankit.training.players.lazy_ratio`).
+- **Speed** (:mod:`gankit.training.speed`): forward passes and losses run
+  under ``autocast`` (bf16 or fp16), backward passes outside it; with fp16
+  each player has a GradScaler. Regularisers run in fp32.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from gankit.conditional import is_conditional, num_classes
+from gankit.nn.conditional import is_conditional, num_classes
 
 # guard(player, values, module) -> apply the update? Called after each backward, before the optimizer
 # step, with the loss statistics and gradient norm; it may also raise to stop the run.
@@ -45,6 +52,20 @@ def _no_sync(module: nn.Module) -> contextlib.AbstractContextManager:
     return module.no_sync() if isinstance(module, nn.parallel.DistributedDataParallel) else contextlib.nullcontext()
 
 
+class AugmentedD(nn.Module):
+    """D as the losses and regularisers see it: ``D(augment(x))``, each call its own draws."""
+
+    def __init__(self, D: nn.Module, augment: Callable, generator: torch.Generator | None):
+        super().__init__()
+        self.D, self.augment, self.generator = D, augment, generator
+        if is_conditional(D):
+            self.num_classes = num_classes(D)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        x = self.augment(x, generator=self.generator)
+        return self.D(x) if labels is None else self.D(x, labels)
+
+
 @dataclass
 class GANStep:
     """The players, their optimizers and everything the recipe adds to the tutorial's step."""
@@ -63,14 +84,22 @@ class GANStep:
     scaler_d: torch.amp.GradScaler | None = None  # fp16: each player's loss scale
     scaler_g: torch.amp.GradScaler | None = None
     channels_last: bool = False  # real batches in NHWC, like the models' weights
+    images_per_step: int = 1  # processes under torchrun: the EMA counts every rank's images
+    # Under torchrun, the mean over the ranks of a dict of scalars: ADA's controller reads every rank's batch,
+    # so that all ranks keep one p (as the official code's collected statistics do).
+    across_ranks: Callable[[dict[str, Tensor]], dict[str, Tensor]] | None = None
 
     def __post_init__(self):
         self.nz = self.G.nz
         self.classes = num_classes(self.G)
         self.labelled_d = is_conditional(self.D)
-
-    def _aug(self, x: Tensor) -> Tensor:
-        return x if self.augment is None else self.augment(x, generator=self.aug_generator)
+        self.seen_by_d = AugmentedD(self.D, self.augment, self.aug_generator) if self.augment is not None else self.D
+        regs = {"discriminator": [], "generator": []}
+        for reg in self.regularizers:
+            regs[getattr(reg, "player", "discriminator")].append(reg)
+        lazy = lambda r: getattr(r, "every", 1) > 1  # noqa: E731
+        self.d_regs, self.d_lazy = [r for r in regs["discriminator"] if not lazy(r)], [r for r in regs["discriminator"] if lazy(r)]
+        self.g_regs = regs["generator"]  # generator regularisers run as their own update (path length)
 
     def _labels(self, **labels: Tensor | None) -> dict:
         # Only a class-conditional D is given labels, so losses written without them keep working.
@@ -111,6 +140,16 @@ class GANStep:
             scaler.update()  # also after a refused update: unscale_ above must be followed by an update
         return applied
 
+    def _penalties(self, regs, stats, *args, **labels) -> Tensor | None:
+        """The sum of ``regs``' penalties due at this step (None when none is), their stats into ``stats``."""
+        total = None
+        for reg in regs:
+            penalty, reg_stats = reg.penalty(*args, **labels)
+            if penalty is not None:
+                total = penalty if total is None else total + penalty
+                stats.update(reg_stats)
+        return total
+
     def d_update(self, real: Tensor, real_labels: Tensor | None, d_update: int, grad_norms: bool):
         """One D update; returns (stats or None if skipped, the fakes and their labels for G)."""
         ############################
@@ -121,34 +160,58 @@ class GANStep:
             fake, fake_labels = self._fake(real.shape[0], real.device)
             # D sees the real batch and the fake batch separately (BatchNorm statistics per batch);
             # fake.detach(): this update must not reach G.
-            real_in, fake_in = self._aug(real), self._aug(fake.detach())
             labels = self._labels(real_labels=real_labels, fake_labels=fake_labels)
-            loss_d, stats = self.loss.d_loss(self.D, real_in, fake_in, **labels)
-        for reg in self.regularizers:
-            # In fp32, outside autocast: a gradient of a gradient underflows fp16 unless scaled, and a scaled
-            # one that overflows makes the penalty itself inf, which the guard would take for divergence.
-            penalty, reg_stats = reg.penalty(self.D, real_in.float(), fake_in.float(), d_update, **labels)
-            if penalty is not None:
-                loss_d = loss_d + penalty
-                stats.update(reg_stats)
+            loss_d, stats = self.loss.d_loss(self.seen_by_d, real, fake.detach(), **labels)
+        stats = {"loss_d": loss_d.detach(), **(stats or {})}  # a plugin loss may report nothing: log its value
+        # In fp32, outside autocast: a gradient of a gradient underflows fp16 unless scaled, and a scaled
+        # one that overflows makes the penalty itself inf, which the guard would take for divergence.
+        penalty = self._penalties(self.d_regs, stats, self.seen_by_d, real.float(), fake.detach().float(), d_update,
+                                  **labels)
+        if penalty is not None:
+            loss_d = loss_d + penalty
         if not self._optimize("discriminator", loss_d, stats, grad_norms):
             return None, fake, fake_labels
+        if hasattr(self.augment, "observe"):  # ADA: p follows D's view of the real batch (every rank's)
+            seen = {k: v for k, v in stats.items() if k == "real_sign"}
+            if self.across_ranks is not None:
+                seen = self.across_ranks(seen)
+            self.augment.observe(seen, real.shape[0] * self.images_per_step)
+        if self.d_lazy:  # StyleGAN2's "Dreg": a lazy penalty is its own update, on the steps it is due
+            self.opt_d.zero_grad(set_to_none=True)
+            reg_stats: dict[str, Tensor] = {}
+            penalty = self._penalties(self.d_lazy, reg_stats, self.seen_by_d, real.float(), fake.detach().float(),
+                                      d_update, **labels)
+            if penalty is not None:
+                if not self._optimize("discriminator", penalty, reg_stats, False):
+                    return None, fake, fake_labels
+                stats.update(reg_stats)
         return stats, fake, fake_labels
 
-    def g_update(self, fake: Tensor, fake_labels: Tensor | None, step: int, grad_norms: bool):
+    def g_update(self, fake: Tensor, fake_labels: Tensor | None, step: int, grad_norms: bool,
+                 real: Tensor | None = None, real_labels: Tensor | None = None):
         """One G update on ``fake`` (not detached); returns stats or None if skipped."""
         ############################
         # (2) Update G network: maximize log(D(G(z)))
         ############################
         self.opt_g.zero_grad(set_to_none=True)
+        extra = {}
+        if getattr(self.loss, "needs_real_for_g", False):  # RpGAN pairs each fake with a real image
+            extra = {"real": real, **({"real_labels": real_labels} if self.labelled_d else {})}
         # The same fakes, now through the freshly updated D and with gradients into G. Under DDP, D's
         # gradients from this pass are not averaged across ranks: the next D update discards them.
         with self.autocast(), _no_sync(self.D):
-            loss_g, stats = self.loss.g_loss(self.D, self._aug(fake), **self._labels(fake_labels=fake_labels))
+            loss_g, stats = self.loss.g_loss(self.seen_by_d, fake, **self._labels(fake_labels=fake_labels), **extra)
+        stats = {"loss_g": loss_g.detach(), **(stats or {})}
         if not self._optimize("generator", loss_g, stats, grad_norms):
             return None
+        if self.g_regs:  # StyleGAN2's "Greg": path-length regularisation, its own update when due
+            self.opt_g.zero_grad(set_to_none=True)
+            reg_stats: dict[str, Tensor] = {}
+            penalty = self._penalties(self.g_regs, reg_stats, self.G, fake.shape[0], step - 1, fake.device)
+            if penalty is not None and self._optimize("generator", penalty, reg_stats, False):
+                stats.update(reg_stats)
         if self.ema is not None:
-            self.ema.update(self.G, step, fake.shape[0])
+            self.ema.update(self.G, step, fake.shape[0] * self.images_per_step)
         return stats
 
     def __call__(self, batches: list[tuple[Tensor, Tensor | None]], step: int, grad_norms: bool = False):
@@ -165,13 +228,15 @@ class GANStep:
             if d_stats is None:
                 return None
             stats.update(d_stats)
-        g_stats = self.g_update(fake, fake_labels, step + 1, grad_norms)
+        g_stats = self.g_update(fake, fake_labels, step + 1, grad_norms, real, labels)
         if g_stats is None:
             return None
         stats.update(g_stats)
+        if self.augment is not None and hasattr(self.augment, "p"):
+            stats["aug_p"] = torch.tensor(float(self.augment.p))
         return stats
 
 
-def gan_step(G, D, loss, opt_g, opt_d, real: Tensor, nz: int, grad_norms: bool = False, guard: Guard | None = None):
+def gan_step(G, D, loss, opt_g, opt_d, real: Tensor, grad_norms: bool = False, guard: Guard | None = None):
     """The tutorial's step on one real batch (see :class:`GANStep`); returns detached stats or None."""
     return GANStep(G, D, loss, opt_g, opt_d, guard=guard)([(real, None)], 0, grad_norms)

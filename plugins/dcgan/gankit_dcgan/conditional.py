@@ -1,7 +1,7 @@
 """Class-conditional DCGAN: a label-embedding generator and a projection discriminator.
 
 Both follow gankit's convention for conditional models (see
-:mod:`gankit.conditional`): an int attribute ``num_classes``, and labels (int64,
+:mod:`gankit.nn.conditional`): an int attribute ``num_classes``, and labels (int64,
 shape (N,)) as the second argument of ``forward``. Without labels the
 generator draws the classes in turn (0, 1, 2, ...) and the discriminator
 scores without its class term, so unconditional callers still work.
@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gankit.conditional import cycle_labels
-from gankit.spectral import spectral_norm_all
+from gankit.nn.conditional import cycle_labels
+from gankit.nn.spectral import spectral_norm_all
 from gankit_dcgan.models import DCGANDiscriminator, DCGANGenerator, _check_size
 
 

@@ -20,7 +20,7 @@ import math
 
 from torch import Tensor, nn
 
-from gankit.spectral import spectral_norm_all
+from gankit.nn.spectral import spectral_norm_all
 
 
 def _check_size(image_size: int) -> int:

@@ -3,7 +3,7 @@
 Initialisation as in that code: Glorot-uniform with gain √2 for the
 convolutions inside a residual branch, gain 1 for shortcuts and dense layers.
 Spectral normalisation is applied to the whole discriminator afterwards
-(:func:`gankit.spectral.spectral_norm_all`), not here.
+(:func:`gankit.nn.spectral.spectral_norm_all`), not here.
 """
 
 from __future__ import annotations

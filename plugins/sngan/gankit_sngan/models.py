@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit.errors import GankitError
-from gankit.spectral import spectral_norm_all
+from gankit.core.errors import GankitError
+from gankit.nn.spectral import spectral_norm_all
 from gankit_sngan.blocks import DBlock, FirstDBlock, GBlock, conv
 
 

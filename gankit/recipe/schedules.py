@@ -1,0 +1,61 @@
+"""What a recipe's ``schedules:`` may target, checked with the rest of the recipe."""
+
+from __future__ import annotations
+
+import re
+
+from gankit.recipe.components import check_arguments
+
+# target pattern -> what it sets (for messages)
+TARGETS = {
+    r"optim\.[gd]\.lr": "a player's learning rate",
+    r"optim\.[gd]\.betas\.[01]": "a player's Adam beta (0: β1, 1: β2)",
+    r"regularizers\.\d+\.\w+": "an argument of a regulariser (regularizers.0.gamma)",
+    r"train\.ema\.half_life_kimg": "the EMA's half-life in thousands of images",
+    r"augment\.p": "the augmentation probability",
+}
+EXAMPLES = "optim.g.lr, optim.d.betas.1, regularizers.0.gamma, train.ema.half_life_kimg, augment.p"
+
+
+def schedule_problems(recipe, host, origin) -> list[str]:
+    """Each schedule's name and arguments, and whether its target exists in this recipe."""
+    problems = []
+    reg = host.registry("schedules")
+    targets = [t for s in recipe.schedules for t in s.targets]
+    for i, spec in enumerate(recipe.schedules):
+        path = f"schedules.{i}"
+        if spec.name not in reg:
+            problems.append(f"{path}.name: {reg.unknown_message(spec.name)}")
+        else:
+            found, _ = check_arguments(path, f"schedule '{spec.name}'", reg.get(spec.name), spec.args,
+                                       other_keys=("name", "target"), origin=origin)
+            problems += found
+        for target in spec.targets:
+            problems += [f"{path}.target: {p}" for p in _target_problems(recipe, target)]
+    for target in dict.fromkeys(t for t in targets if targets.count(t) > 1):
+        problems.append(f"schedules: {target} is scheduled {targets.count(target)} times; give each "
+                        "hyperparameter one schedule")
+    return problems
+
+
+def _target_problems(recipe, target: str) -> list[str]:
+    if not any(re.fullmatch(pattern, target) for pattern in TARGETS):
+        return [f"'{target}' is not a hyperparameter gankit can schedule; schedulable: {EXAMPLES}"]
+    parts = target.split(".")
+    if parts[0] == "regularizers":
+        index = int(parts[1])
+        if index >= len(recipe.regularizers):
+            return [f"'{target}': the recipe has {len(recipe.regularizers)} regulariser(s) (regularizers.0 ...)"]
+    if parts[:2] == ["train", "ema"] and recipe.train.ema is None:
+        return [f"'{target}' needs an EMA: set train.ema (e.g. {{half_life_kimg: 0}})"]
+    if parts[0] == "augment":
+        if recipe.augment is None:
+            return [f"'{target}' needs an augmentation: set augment (e.g. {{name: ada, target: null}})"]
+        if recipe.augment.name == "ada" and recipe.augment.args.get("target", 0.6) is not None:
+            return [f"'{target}': augment ada's controller sets p already (augment.target); set "
+                    "augment.target: null to schedule p instead"]
+    if parts[0] == "optim" and parts[2] == "betas":
+        spec = getattr(recipe.optim, parts[1])
+        if "betas" not in spec.args and spec.name not in ("adam", "adamw"):
+            return [f"'{target}': optimizer '{spec.name}' has no betas"]
+    return []

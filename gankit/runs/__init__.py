@@ -1,0 +1,1 @@
+"""Reading run directories after the fact: the run record, comparisons, reports."""

@@ -77,8 +77,8 @@ class Gankit:
     def __init__(self, root: Path, image_size: int, batch_size: int, workers: int, cache_dir: Path):
         from gankit.data.cache import cache_dataset
         from gankit.data.cached_loader import CachedBatches
-        from gankit.data.imagefolder import imagefolder
-        from gankit.training.sampler import ResumableSampler
+        from gankit.data.files import imagefolder
+        from gankit.data.sampler import ResumableSampler
 
         t0 = time.perf_counter()
         self.cache = cache_dataset(imagefolder(str(root), image_size, 3),

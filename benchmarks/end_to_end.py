@@ -7,7 +7,7 @@ checkpoints (target: everything but training <= 10%).
 Runs the recipe (default: recipes/quickstart.yaml, with any key=value
 overrides, its run directory in a temporary folder) in this process through
 gankit's own Trainer, unchanged: the script only wraps what the trainer
-calls, with timers, by subclassing (``_setup``, ``save_samples``,
+calls, with timers, by wrapping the trainer's parts (``assemble``, ``save_samples``,
 ``save_checkpoint``, ``evaluate``, ``_log``) and by wrapping the loggers and
 the progress display it creates. Time inside a wrapped call that is itself
 in another wrapped call counts once, for the inner one (a grid's
@@ -77,11 +77,15 @@ class TimedLogger:
 
 
 def timed_trainer_class(timers: Timers, patched: list):
-    """The Trainer with its calls timed; ``patched`` collects (object, name, original) to put back."""
+    """The Trainer with its parts' calls timed; ``patched`` collects (object, name, original) to put back."""
     import gankit.loggers.factory as factory
     import gankit.loggers.wandb_logger as wandb_logger
-    import gankit.training.loop as loop
+    import gankit.training.assemble as assemble
+    import gankit.training.periodic as periodic
+    import gankit.training.reporter as reporter
+    import gankit.training.trainer as trainer
     from gankit.eval.evaluator import Evaluator
+    from gankit.training.players import Players
 
     def patch(obj, name, part, label):
         if hasattr(obj, name):
@@ -89,32 +93,29 @@ def timed_trainer_class(timers: Timers, patched: list):
             patched.append((obj, name, original))
             setattr(obj, name, timers.wrap(part, original, label))
 
-    make_loggers, progress_cls = loop.make_loggers, loop.Progress
+    make_loggers, progress_cls = reporter.make_loggers, reporter.Progress
 
     class TimedProgress(progress_cls):  # the console progress is logging too
         pass
 
     for name in ("update", "show", "message", "close"):
         setattr(TimedProgress, name, timers.wrap("logging", getattr(progress_cls, name), f"Progress.{name}"))
-    patched += [(loop, "Progress", progress_cls), (loop, "make_loggers", make_loggers)]
-    loop.Progress = TimedProgress
-    loop.make_loggers = timers.wrap("logging", lambda *a, **k: TimedLogger(make_loggers(*a, **k), timers),
-                                    "make_loggers")
+    patched += [(reporter, "Progress", progress_cls), (reporter, "make_loggers", make_loggers)]
+    reporter.Progress = TimedProgress
+    reporter.make_loggers = timers.wrap("logging", lambda *a, **k: TimedLogger(make_loggers(*a, **k), timers),
+                                        "make_loggers")
+    patch(trainer, "assemble", "setup", "setup")
+    patch(periodic, "save_samples", "samples", "save_samples")
+    patch(periodic, "save_checkpoint", "checkpoints", "save_checkpoint")
+    patch(periodic, "evaluate", "evaluation", "evaluate")
+    patch(trainer.Trainer, "_log", "logging", "Trainer._log")
     # Inside the parts above, for --calls only (each counts in its enclosing part).
-    patch(loop, "build_training_data", "setup", "setup: training data")
-    patch(loop, "checked_optimizer", "setup", "setup: optimizers")
+    patch(assemble, "_training_data", "setup", "setup: training data")
+    patch(Players, "build", "setup", "setup: players")
     patch(Evaluator, "prepare", "setup", "setup: evaluator prepare")
     patch(factory, "import_wandb", "logging", "make_loggers: import wandb")
     patch(wandb_logger, "start_wandb", "logging", "make_loggers: wandb.init")
-
-    class TimedTrainer(loop.Trainer):
-        _setup = timers.wrap("setup", loop.Trainer._setup)
-        save_samples = timers.wrap("samples", loop.Trainer.save_samples)
-        save_checkpoint = timers.wrap("checkpoints", loop.Trainer.save_checkpoint)
-        evaluate = timers.wrap("evaluation", loop.Trainer.evaluate)
-        _log = timers.wrap("logging", loop.Trainer._log)
-
-    return TimedTrainer
+    return trainer.Trainer
 
 
 def run_once(recipe_path: Path, overrides: list[str], out_dir: str):

@@ -72,11 +72,12 @@ def make_recipe(args, weights: str | None, cache_dir: str):
 
 def new_run(args, weights, cache_dir, device):
     """What a run has at its start: an Evaluator, prepared (weights loaded), and a generator."""
+    from gankit.core.plugins import get_host
     from gankit.eval.evaluator import Evaluator
-    from gankit.training.build import build_dataset, build_generator
+    from gankit.training.parts import build_dataset, build_generator
 
     recipe = make_recipe(args, weights, cache_dir)
-    evaluator = Evaluator(recipe, device, lambda: build_dataset(recipe))
+    evaluator = Evaluator(recipe, device, lambda: build_dataset(recipe), registry=get_host().registry)
     evaluator.prepare(allow_download=False)
     torch.manual_seed(0)
     G = build_generator(recipe).to(device)
@@ -84,10 +85,10 @@ def new_run(args, weights, cache_dir, device):
 
 
 def timed_evaluation(evaluator, G, device) -> tuple[float, list]:
-    from gankit.training.sampling import generate
+    from gankit.sampling import generate_from
 
     t0 = time.perf_counter()
-    rows = evaluator.evaluate(lambda z: generate(G, z), G.nz, step=1)
+    rows = evaluator.evaluate(lambda z: generate_from(G, z), G.nz, step=1)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - t0, rows

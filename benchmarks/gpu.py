@@ -4,6 +4,8 @@
     python benchmarks/gpu.py
     python benchmarks/gpu.py --steps 50 --rounds 5 --no-compile
     python benchmarks/gpu.py --device cpu --steps 2 --rounds 1 --no-compile   # only checks the script runs
+    python benchmarks/gpu.py --model stylegan2     # StyleGAN2-ADA's cifar configuration, batch 64
+    python benchmarks/gpu.py --model r3gan         # R3GAN's CIFAR-10 preset, batch 512, and the run's projected time
 
 Self-contained: plain PyTorch and the DCGAN models of plugins/dcgan (the
 tutorial's networks, D ending in a logit), loaded from their file, so it runs
@@ -115,13 +117,16 @@ def sync(device: torch.device) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=None, help="default: 128 (DCGAN), the paper's (families)")
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--steps", type=int, default=50, help="timed steps per contender per round")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--warmup", type=int, default=10, help="untimed steps first (compilation, autotuning)")
     p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile contender")
     p.add_argument("--device", default="cuda", help="cuda, cuda:N, or cpu (only to check that the script runs)")
+    p.add_argument("--model", choices=["dcgan", "stylegan2", "r3gan"], default="dcgan",
+                   help="stylegan2 / r3gan: the family's CIFAR-10 configuration through gankit's step "
+                        "(benchmarks/families.py): fp32, the family's own precision, bf16, channels_last, compile")
     args = p.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -129,6 +134,12 @@ def main() -> int:
               f"(torch.version.cuda: {torch.version.cuda}). Run it on a GPU machine; "
               "--device cpu only checks that the script runs.", file=sys.stderr)
         return 2
+    if args.model != "dcgan":
+        import families
+
+        return families.gpu(f"{args.model}_cifar", device, args.steps, args.rounds, args.warmup, not args.no_compile,
+                            args.batch_size)
+    args.batch_size = args.batch_size or 128
     pool = args.batch_size * 32  # images in the resident set: 32 batches an epoch
     common = dict(batch=args.batch_size, size=args.image_size, pool=pool)
     contenders = [

@@ -32,18 +32,13 @@ def make_trainer(images, args, out_dir, health: bool):
                       generator={"name": "dcgan", "nz": 100, "ngf": args.width},
                       discriminator={"name": "dcgan", "ndf": args.width})
     if not health:
-        t._guard = None  # the step then neither checks nor computes grad norms (except at log steps)
-        if hasattr(t, "stepper"):
-            t.stepper.guard = None
-        t.monitor.observe = lambda stats: None
+        t.job.stepper.guard = None  # the step then neither checks nor computes grad norms (except at log steps)
+        t.job.monitor.observe = lambda stats: None
     return t
 
 
 def train(trainer, steps: int) -> None:
-    from gankit.training.interrupts import StopRequest
-
-    trainer.total_steps = trainer.step + steps
-    trainer._train(StopRequest())
+    trainer.train_steps(steps)
     if trainer.device.type == "cuda":
         torch.cuda.synchronize()
 
@@ -53,9 +48,10 @@ def direct_cost(trainer, repeats: int = 200) -> float:
     from gankit.training.nonfinite import all_finite
     from gankit.training.step import gan_step, grad_norm
 
-    t = trainer
-    real = next(iter(t.loader))[0].to(t.device)
-    stats = gan_step(t.G, t.D, t.loss, t.opt_g, t.opt_d, real, t.G.nz, grad_norms=True)  # leaves G's grads
+    t, job = trainer, trainer.job
+    real = next(iter(job.feeder.loader))[0].to(t.device)
+    p = job.players
+    stats = gan_step(p.G, p.D, job.stepper.loss, p.opt_g, p.opt_d, real, grad_norms=True)  # leaves G's grads
     d_values = {k: stats[k] for k in ("loss_d", "d_real", "d_fake", "grad_norm_d")}
     g_values = {k: stats[k] for k in ("loss_g", "d_fake_after", "grad_norm_g")}
 
@@ -64,7 +60,7 @@ def direct_cost(trainer, repeats: int = 200) -> float:
         all_finite(d_values)
         grad_norm(t.G)
         all_finite(g_values)
-        t.monitor.observe(stats)
+        job.monitor.observe(stats)
 
     for _ in range(10):
         work()

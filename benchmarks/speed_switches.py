@@ -47,12 +47,9 @@ def make_trainer(images, args, out_dir, switches: dict):
 
 def train(trainer, steps: int, seconds: float = 0.0) -> tuple[int, float]:
     """At least ``steps`` training steps and ``seconds`` seconds: (steps done, seconds), the device drained."""
-    from gankit.training.interrupts import StopRequest
-
     done, t0 = 0, time.perf_counter()
     while done < steps or time.perf_counter() - t0 < seconds:
-        trainer.total_steps = trainer.step + 1
-        trainer._train(StopRequest())
+        trainer.train_steps(1)
         if trainer.device.type == "cuda":
             torch.cuda.synchronize(trainer.device)
         done += 1

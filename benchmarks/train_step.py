@@ -11,7 +11,7 @@ round (a slowdown that builds up within a round does not always fall on the
 same one). Prints each round and the median ratio plain time / gankit time:
 1.0 means no framework overhead, above 1.0 gankit is faster.
 
-gankit's rounds run its Trainer's loop (``Trainer._train``) as a run does:
+gankit's rounds run its Trainer's loop (``Trainer.train_steps``) as a run does:
 the non-finite guard on every update, health statistics on the device, and
 the last step of each round logged as a run's last step is (a row in
 metrics.jsonl, its gradient norms; wandb and the progress display off).
@@ -119,10 +119,8 @@ def bench_trainer(images, out_dir, device, batch_size, name="bench", generator=N
     """A set-up gankit Trainer on ``images`` (in memory), ready for ``_train``: no grids, checkpoints,
     progress or wandb; ``train`` adds ``train.*`` keys; the models default to the tutorial's DCGAN."""
     import gankit
-    from gankit.loggers.factory import make_loggers
     from gankit.recipe import validate
-    from gankit.training.loop import Trainer
-    from gankit.training.progress import Progress
+    from gankit.training.trainer import Trainer
 
     datasets = gankit.registry("datasets")
     if "benchmark_images" not in datasets:
@@ -136,24 +134,17 @@ def bench_trainer(images, out_dir, device, batch_size, name="bench", generator=N
         "log": {"progress": "none", "wandb": {"mode": "disabled"}},
     })
     trainer = Trainer(recipe)
-    trainer._setup()
-    trainer.logger = make_loggers(recipe, trainer.run_dir)
-    trainer.progress = Progress("none", 10**9, 0)
+    trainer.start()
     return trainer
 
 
 class GankitLoop:
     def __init__(self, images, batch_size, device, out_dir):
-        from gankit.training.loop import _StopRequest
-
         self.trainer = bench_trainer(images, out_dir, device, batch_size)
-        self.stop = _StopRequest()
 
     def train(self, steps):
-        t = self.trainer
-        t.total_steps = t.step + steps
-        t._train(self.stop)
-        if t.device.type == "cuda":
+        self.trainer.train_steps(steps)
+        if self.trainer.device.type == "cuda":
             torch.cuda.synchronize()
 
 

@@ -56,6 +56,19 @@ def test_local_plugin_file_named_in_recipe(tmp_path, tiny):
     assert (run_dir / "checkpoints" / "last.pt").is_file()
 
 
+def test_list_with_a_recipe_shows_its_plugin_parts_and_no_borrowed_docstring(tmp_path, tiny, write_recipe):
+    (tmp_path / "my_parts.py").write_text(LOCAL_PLUGIN)  # TinyG has no docstring of its own
+    tiny["plugins"] = ["my_parts.py"]
+    tiny["generator"] = {"name": "tiny_linear", "nz": 4}
+    recipe = write_recipe(tiny)
+    done = run_cli("list", "generators", "--recipe", str(recipe))
+    assert done.returncode == 0, done.stderr
+    line, following = done.stdout.split("tiny_linear(nz=4, channels=1, image_size=16)", 1)[1].split("\n")[:2]
+    assert line == f"    [{tmp_path / 'my_parts.py'}]"
+    assert "Base class for all neural network modules" not in done.stdout  # torch's nn.Module docstring
+    assert not following.startswith("        ")  # no summary line: the class says nothing of itself
+
+
 def test_plugin_that_fails_to_import_is_named(tmp_path, tiny):
     (tmp_path / "broken.py").write_text("raise ImportError('no module named fancy_dep')\n")
     tiny["plugins"] = ["broken.py"]

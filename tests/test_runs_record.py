@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
 import types
@@ -93,6 +94,10 @@ def test_status_of_killed_and_resumed_runs(tmp_path):
     for given in ("gankit eval RUN --all-checkpoints --log", f"gankit eval {run.path} --all-checkpoints --log"):
         assert fill_in(run, {"fill_in": given}) == f"gankit eval {run.path} --all-checkpoints --log"
         assert fill_in(run, {"fill_in": given}, "RUN_DIR") == "gankit eval RUN_DIR --all-checkpoints --log"
+    # the run recorded its absolute path; compare was given a relative one
+    relative = RunRecord(Path(os.path.relpath(run.path)), {})
+    given = f"gankit eval {run.path.resolve()} --log"
+    assert fill_in(relative, {"fill_in": given}, "RUN_DIR") == "gankit eval RUN_DIR --log"
 
 
 def test_runs_lists_every_run_found_recursively(runs, tmp_path):
@@ -184,3 +189,29 @@ def test_a_step_measured_again_counts_once_with_its_last_value():
             for s, v in [(100, 150.0), (200, 119.0), (300, 117.0), (100, 151.0), (200, 118.0), (300, 116.0)]]
     rows.insert(2, {"kind": "eval", "metric": "fid", "step": 250, "value": 9.0})
     assert series(rows, "value", "swd") == ([100, 200, 300], [151.0, 118.0, 116.0])
+
+
+def test_a_resumed_run_s_train_curve_has_one_point_a_step():
+    """Killed at step 30 after a checkpoint at 20, resumed: steps 21-30 are logged twice; the second counts."""
+    from gankit.runs.record import digest
+
+    rows = [{"kind": "train", "step": s, "loss_d": float(s)} for s in (10, 20, 30)]
+    rows += [{"kind": "event", "event": "resumed", "step": 20}]
+    rows += [{"kind": "train", "step": s, "loss_d": s + 0.5} for s in (30, 40)]
+    assert digest(rows).curves["loss_d"] == ([10, 20, 30, 40], [10.0, 20.0, 30.5, 40.5])
+
+
+def test_with_three_runs_or_more_each_is_named_by_where_it_departs_from_most():
+    def run(id_, **changes):
+        recipe = {"loss": {"name": "bce"}, "seed": 0, "data": {"batch_size": 64}, "train": {"steps": 200}}
+        for key, value in changes.items():
+            section, _, name = key.partition("__")
+            recipe[section] = {**recipe[section], name: value} if name else value
+        return types.SimpleNamespace(id=id_, recipe=recipe)
+
+    runs = [run("r1", train__steps=300), run("r2", loss__name="lsgan"), run("r3", seed=1),
+            run("r4", data__batch_size=32, train__steps=50), run("r5")]
+    assert labels(runs) == ["train.steps=300", "loss.name=lsgan", "seed=1", "data.batch_size=32, train.steps=50",
+                            "r5"]  # r5 has what most runs have: its id names it
+    # two runs, or a tie: no setting is the common one, so every differing setting names every run
+    assert labels(runs[1:3]) == ["loss.name=lsgan, seed=0", "loss.name=bce, seed=1"]

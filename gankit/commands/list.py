@@ -38,6 +38,12 @@ def _summary(obj) -> str:
     import inspect
 
     doc = inspect.getdoc(obj) or ""
+    if inspect.isclass(obj):
+        # a class without a docstring of its own would show its base's: for an nn.Module, torch's
+        # "Base class for all neural network modules", which says nothing about the component
+        owner = next((c for c in obj.__mro__ if c.__dict__.get("__doc__")), None)
+        if owner is None or owner.__module__.split(".")[0] in ("torch", "builtins", "abc", "typing"):
+            doc = ""
     first = " ".join(doc.split("\n\n")[0].split())
     return first[:200] + ("..." if len(first) > 200 else "")
 

@@ -12,6 +12,7 @@ the highest step (the last written when several share a step).
 
 from __future__ import annotations
 
+import collections
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,17 +116,38 @@ def differing_keys(runs: list[RunRecord]) -> list[str]:
             if len({json.dumps(c.get(k, missing), sort_keys=True, default=str) for c in configs}) > 1]
 
 
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def common_values(configs: list[dict[str, Any]], keys: list[str]) -> dict[str, str]:
+    """For each key, the value more runs share than any other (as ``_key``); keys with a tie are left out."""
+    common = {}
+    for k in keys:
+        counts = collections.Counter(_key(c.get(k, "-")) for c in configs).most_common(2)
+        if len(counts) > 1 and counts[0][1] > counts[1][1]:
+            common[k] = counts[0][0]
+    return common
+
+
 def labels(runs: list[RunRecord], max_len: int = 60) -> list[str]:
-    """Each run named by the settings that differ (``loss.name=hinge, seed=2``); the run id when none do."""
+    """Each run named by the settings that differ (``loss.name=hinge, seed=2``); the run id when none do.
+
+    With three runs or more, a setting most runs share is left out of the runs that have it.
+    """
     configs = [config_of(r) for r in runs]
     diff = differing_keys(runs)
     # loss.fake_label, which only BCE has, says nothing once loss.name is in the label
     named = {k.removesuffix(".name") for k in diff if k.endswith(".name")}
     diff = [k for k in diff if k.endswith(".name") or k.rpartition(".")[0] not in named
             or all(k in c for c in configs)]
+    common = common_values(configs, diff)
     out = []
     for run, config in zip(runs, configs):
-        text = ", ".join(f"{k}={value_text(config.get(k, '-'))}" for k in diff) or run.id
+        # a run is named by where it departs from what most runs share, so the setting that tells it apart
+        # comes first instead of being cut off behind settings it has in common with most others
+        own = [k for k in diff if k not in common or _key(config.get(k, "-")) != common[k]]
+        text = ", ".join(f"{k}={value_text(config.get(k, '-'))}" for k in own) or run.id
         out.append(text if len(text) <= max_len else text[: max_len - 3] + "...")
     counts = {t: out.count(t) for t in out}
     return [f"{t} ({r.id})" if counts[t] > 1 and t != r.id else t for t, r in zip(out, runs)]

@@ -135,17 +135,31 @@ def digest(rows: Iterable[dict[str, Any]]) -> Digest:
                 ended = False  # resumed after an end: running again (or killed since)
         elif kind == "end":
             d.status, ended = str(row.get("status")), True
-    d.curves = {key: curve for key, curve in curves.items() if curve[0]}
+    d.curves = {key: _one_per_step(*curve) for key, curve in curves.items() if curve[0]}
     if not ended:
         d.status = "running/killed"
     return d
+
+
+def _one_per_step(steps: list[int], values: list[float]) -> tuple[list[int], list[float]]:
+    """A curve with one value per step, the last logged, in step order: a resumed run logs again the steps
+    between its checkpoint and where it was killed."""
+    if all(a < b for a, b in zip(steps, steps[1:])):
+        return steps, values
+    at = dict(zip(steps, values))
+    ordered = sorted(at)
+    return ordered, [at[s] for s in ordered]
 
 
 def fill_in(run: "RunRecord", event: dict[str, Any], where: str | None = None) -> str:
     """The command a metrics_skipped event says fills the metrics in, for this run (or with ``where`` in its place)."""
     fill = str(event.get("fill_in") or "gankit eval RUN --all-checkpoints --log")
     where = str(run.path) if where is None else where
-    return re.sub(r"\bRUN\b", lambda _: where, fill.replace(str(run.path), "RUN"))
+    # the event may name the run absolutely while run.path is relative (or the reverse): the longer first,
+    # so that an absolute path does not become "/cwd/RUN"
+    for spelling in sorted({str(run.path.resolve()), str(run.path)}, key=len, reverse=True):
+        fill = fill.replace(spelling, "RUN")
+    return re.sub(r"\bRUN\b", lambda _: where, fill)
 
 
 @dataclass

@@ -94,7 +94,7 @@ def test_the_files_run_without_gankit_on_any_batch_size(exported, tmp_path):
         import numpy, onnxruntime, torch
         jobs, folder = json.loads(sys.argv[1]), sys.argv[2]
         for key, (files, state_dict) in jobs.items():
-            inputs = torch.load(f"{folder}/{key}.in.pt")
+            inputs = torch.load(f"{folder}/{key}.in.pt", weights_only=True)
             args = [inputs["z"]] + ([inputs["labels"]] if inputs["labels"] is not None else [])
             out = {"pt2": torch.export.load(files["pt2"]).module()(*args),
                    "torchscript": torch.jit.load(files["torchscript"])(*args)}
@@ -111,7 +111,7 @@ def test_the_files_run_without_gankit_on_any_batch_size(exported, tmp_path):
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     for key, (run_dir, z, labels, _, _) in jobs.items():
-        out = torch.load(tmp_path / f"{key}.out.pt")
+        out = torch.load(tmp_path / f"{key}.out.pt", weights_only=True)
         want = eager(run_dir, z, labels)
         for fmt in ("pt2", "torchscript", "onnx"):
             assert out[fmt].shape == want.shape, (key, fmt)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gankit.core.errors import GankitError
-from gankit.training.checkpoint import load_checkpoint
+from gankit.rundir.checkpoint import load_checkpoint
 from gankit.training.distributed import join_world
 from gankit.data.sampler import ResumableSampler
 from helpers import REPO, only_run_dir, states_equal

@@ -59,7 +59,7 @@ def make_recipe(tmp_path, **eval_keys):
 
 
 def evaluator(recipe) -> Evaluator:
-    from gankit.training.parts import build_dataset
+    from gankit.recipe.build import build_dataset
 
     return Evaluator(recipe, torch.device("cpu"), lambda: build_dataset(recipe), registry=get_host().registry)
 

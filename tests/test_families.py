@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from gankit.recipe import validate
-from gankit.training.checkpoint import load_checkpoint
-from gankit.training.resume import prepare_resume
+from gankit.rundir.checkpoint import load_checkpoint
+from gankit.training.state import prepare_resume
 from gankit.training.trainer import Trainer, train
 from helpers import REPO, gankit, states_equal
 

@@ -10,7 +10,8 @@ import pytest
 
 from gankit import cli
 from gankit.loggers import factory
-from gankit.loggers.local import LocalLogger, read_metrics
+from gankit.loggers.local import LocalLogger
+from gankit.rundir.metrics import read_metrics
 from gankit.loggers.wandb_logger import WandbLogger
 from gankit.recipe.schema import Recipe
 

@@ -10,14 +10,14 @@ import torch
 
 import gankit
 from gankit.core.errors import GankitError
-from gankit.loggers.local import read_metrics
+from gankit.rundir.metrics import read_metrics
 from gankit.losses import BCELoss
 from gankit.recipe import validate
 from gankit.training import players, speed
-from gankit.training.checkpoint import atomic_save, find_checkpoint, load_checkpoint
+from gankit.rundir.checkpoint import atomic_save, find_checkpoint, load_checkpoint
 from gankit.training.trainer import Trainer, train
 from gankit.training.nonfinite import TrainingStopped
-from gankit.training.resume import prepare_resume
+from gankit.training.state import prepare_resume
 from gankit_dcgan.models import DCGANDiscriminator, DCGANGenerator
 from helpers import gankit as gankit_cli
 from helpers import FlakyLoss, states_equal

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from gankit.runs.record import load_run
+from gankit.rundir.record import load_run
 from gankit.runs.stats import mean_interval, welch
 from helpers import TINY, gankit
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gankit.runs.record import load_run
+from gankit.rundir.record import load_run
 from helpers import REPO, gankit, run_cli
 from test_sweep import sweep_recipe
 

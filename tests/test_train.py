@@ -11,9 +11,9 @@ from PIL import Image
 
 from gankit.core.errors import DataError, RecipeError
 from gankit.recipe import validate
-from gankit.training.checkpoint import load_checkpoint
+from gankit.rundir.checkpoint import load_checkpoint
 from gankit.training.trainer import train
-from gankit.training.resume import prepare_resume
+from gankit.training.state import prepare_resume
 from gankit.training.trainer import Trainer
 from helpers import REPO, SHARED_DATA, only_run_dir, run_cli, states_equal
 

@@ -7,9 +7,9 @@ import yaml
 from PIL import Image
 
 from gankit.recipe import load_recipe, validate
-from gankit.training.checkpoint import load_checkpoint
+from gankit.rundir.checkpoint import load_checkpoint
 from gankit.training.trainer import Trainer, train
-from gankit.training.resume import prepare_resume
+from gankit.training.state import prepare_resume
 from helpers import REPO, SHARED_DATA, states_equal
 
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))

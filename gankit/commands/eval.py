@@ -112,7 +112,7 @@ def _folders(args, device, log, host):
 def checkpoints_to_measure(args) -> list[Path]:
     """The checkpoint files the command line names, in step order."""
     from gankit.core.errors import GankitError
-    from gankit.training.checkpoint import find_checkpoint
+    from gankit.rundir.checkpoint import find_checkpoint
 
     if args.checkpoint:
         return [find_checkpoint(args.checkpoint)]
@@ -135,7 +135,7 @@ def _checkpoints(args, device, log, host, world):
     from gankit.eval.evaluator import Evaluator
     from gankit.runs.loading import load_checkpoint_generator
     from gankit.sampling import generate_from
-    from gankit.training.parts import build_dataset
+    from gankit.recipe.build import build_dataset
 
     results, notices, evaluator, first = [], [], None, None
     measured: dict = {}  # step -> checkpoint: last.pt is often the same weights as the last kept step_*.pt
@@ -214,7 +214,7 @@ def run(args) -> int:
     world, device = join_world(args.device)
     try:
         if device is None:
-            from gankit.training.parts import resolve_device
+            from gankit.recipe.build import resolve_device
 
             device = resolve_device(args.device)
         if args.run or args.checkpoint:

@@ -230,16 +230,16 @@ class Engine:
             elif metric.uses == "logits":
                 extractor = self.inception.provenance()
                 source = {"reference_stats": None, "cache_file": None}  # IS reads generated images only
-            else:
-                extractor = {"feature_extractor": "laplacian_pyramid_patches", "weights_path": None,
-                             "weights_sha256": None, "weights_published": None, "input_resolution": None,
-                             "resize": "none (native resolution)", "antialias": None}
+            else:  # the images themselves: no extractor, no cached reference features
+                extractor = {}
                 source = {"reference_stats": "computed" if real["source"] != "memory" else "memory",
                           "cache_file": None}
+            extractor.update(metric.provenance())
             for value in metric.compute(self.cfg.seed):
                 check_finite(value)
                 details = dict(value.details)
                 notes = real["notes"] + ([details.pop("note")] if "note" in details else [])
-                rows.append({"metric": value.metric, "value": value.value, "std": value.std, **common,
-                             **extractor, **source, **details, "notes": notes})
+                rows.append({"metric": value.metric, "value": value.value, "std": value.std,
+                             "higher_is_better": metric.higher_is_better, **common, **extractor, **source, **details,
+                             "notes": notes})
         return rows

@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 
 from gankit.runs.compare import curve
-from gankit.runs.record import ROW_KEYS, RunRecord, fill_in
+from gankit.rundir.metrics import ROW_KEYS
+from gankit.rundir.record import RunRecord, fill_in
 
 # At most this many sample grids are embedded, evenly spaced, always the last one.
 MAX_GRIDS = 12

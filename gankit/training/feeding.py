@@ -35,14 +35,6 @@ class Feeder:
         self.loader = make_loader(self.sampler)
         self.epoch = self.batch_in_epoch = 0
 
-    def total_steps(self) -> int:
-        """The run's length in G updates: ``train.steps``, ``train.epochs``, whichever comes first."""
-        t = self.recipe.train
-        limits = [t.steps] if t.steps else []
-        if t.epochs:  # each step (G update) takes train.d_steps batches
-            limits.append(max(1, t.epochs * self.batches_per_epoch // t.d_steps))
-        return min(limits)
-
     def groups(self, more: Callable[[], bool], stopping: Callable[[], bool],
                on_bad: Callable[[list], None]) -> Iterator[list[tuple[torch.Tensor, torch.Tensor | None]]]:
         """Each step's ``d_steps`` real batches on the device, while ``more()`` and not ``stopping()``.

@@ -27,6 +27,8 @@ from gankit.rundir.checkpoint import load_checkpoint
 from gankit.training.trainer import Trainer, train
 from helpers import only_run_dir, states_equal
 
+pytestmark = pytest.mark.slow  # the slow tier: kill loops and signals to real processes
+
 KILLS = 20
 # What must continue exactly. The loader generator's state is left out: the DataLoader draws
 # one number from it whenever an iterator starts, so a resume mid-epoch draws once more than

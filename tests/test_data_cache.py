@@ -236,6 +236,7 @@ print(json.dumps({"built": ds.built, "n": len(ds), "sum": int(ds.images.sum())})
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lock", ["lock", "nolock"])
 def test_two_processes_racing(folder, tmp_path, lock):
     script = tmp_path / "child.py"

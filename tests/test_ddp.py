@@ -14,6 +14,8 @@ from gankit.training.distributed import join_world
 from gankit.data.sampler import ResumableSampler
 from helpers import REPO, only_run_dir, states_equal
 
+pytestmark = pytest.mark.slow  # the slow tier: torchrun processes
+
 WORKER = REPO / "tests" / "ddp_worker.py"
 
 

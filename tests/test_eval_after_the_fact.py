@@ -18,6 +18,8 @@ PLUGIN = '''
 import gankit
 from eval_fixtures import TinyExtractor
 
+pytestmark = pytest.mark.slow  # the slow tier: evaluations shared by processes
+
 @gankit.hookimpl
 def gankit_register(registry):
     registry("feature_extractors").register("tiny", TinyExtractor)

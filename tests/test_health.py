@@ -29,6 +29,7 @@ def alerts(run_dir) -> dict[str, dict]:
 
 
 # -- non-finite values -------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_learning_rate_of_1e3_stops_the_run_and_keeps_the_last_good_checkpoint(tiny, write_recipe):
     # SGD at a learning rate of 1e3 blows D up within a few steps.
     tiny["optim"] = {"g": {"name": "sgd", "lr": 1e3}, "d": {"name": "sgd", "lr": 1e3}}
@@ -178,6 +179,7 @@ def test_fid_regression_alert(tiny, monkeypatch):
     assert fired[0]["evidence"]["best_fid"] == 40.0 and "FID regressed to 60.00" in fired[0]["message"]
 
 
+@pytest.mark.slow
 def test_a_healthy_quickstart_run_raises_no_alert(tmp_path):
     # The quickstart recipe's first 400 steps: D wins early (about 100 steps), grids start as blobs.
     recipe = load_recipe(REPO / "recipes" / "quickstart.yaml", [

@@ -53,6 +53,7 @@ def evil_files(tmp_path, marker) -> dict[str, object]:
     return paths
 
 
+@pytest.mark.slow
 def test_a_pickle_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
     marker = tmp_path / "pwned"
     for name, path in evil_files(tmp_path, marker).items():

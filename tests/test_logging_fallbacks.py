@@ -176,6 +176,7 @@ def test_exit_codes(tmp_path, clean_env, monkeypatch, status, code):
     assert run.finished == [code] and run.summary["gankit_status"] == status
 
 
+@pytest.mark.slow
 def test_real_wandb_online_without_network_falls_back(tmp_path, clean_env, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)

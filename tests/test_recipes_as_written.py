@@ -24,6 +24,8 @@ import yaml
 
 from helpers import REPO, SHARED_DATA, only_run_dir
 
+pytestmark = pytest.mark.slow  # the slow tier: every shipped recipe, as written, in a subprocess
+
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 # Recipes whose paper-scale step (batch 64-512 of 20M-100M-parameter networks) takes a minute on a CPU:
 # they run here one step of a small batch with a small sample grid, their defaults otherwise as written.
@@ -96,6 +98,7 @@ PLUGIN = '''
 import torch
 import gankit
 from torch.utils.data import Dataset
+
 
 
 class Stripes(Dataset):

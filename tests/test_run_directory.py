@@ -49,6 +49,7 @@ def test_repair_keeps_a_record_that_is_whole():
         assert repair_record(Path(d)) and path.read_text() == '{"a": 1}\n'
 
 
+@pytest.mark.slow
 def test_two_processes_resuming_one_run_are_refused(tiny):
     run_dir = train(validate(tiny))
     holder = subprocess.Popen([sys.executable, "-c", (

@@ -20,6 +20,8 @@ from gankit.rundir.record import load_run
 from gankit.runs.stats import mean_interval, welch
 from helpers import TINY, gankit
 
+pytestmark = pytest.mark.slow  # the slow tier: sweeps of several runs
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 

@@ -23,6 +23,8 @@ from gankit.rundir.record import load_run
 from helpers import REPO, gankit, run_cli
 from test_sweep import sweep_recipe
 
+pytestmark = pytest.mark.slow  # the slow tier: sweeps of several runs, stopped and resumed
+
 
 def state(out: Path) -> dict:
     return yaml.safe_load((out / "sweep.yaml").read_text())

@@ -167,7 +167,7 @@ def _metric_problems(recipe: Recipe, host: PluginHost, origin, coerced: dict[str
     best, listed = recipe.eval.best_metric, [e if isinstance(e, str) else e.name for e in recipe.eval.metrics]
     if best is not None and best.split("/")[0] not in listed:
         problems.append(f"eval.best_metric: '{best}' is not one of eval.metrics ({', '.join(listed) or 'none listed'})"
-                        f"{origin('eval.best_metric')}{suggestion(best, listed)}; best.pt follows one of them")
+                        f"{origin('eval.best_metric')}{suggestion(best, listed)}")
     return problems
 
 

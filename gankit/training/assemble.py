@@ -23,9 +23,10 @@ from typing import Any
 import torch
 
 from gankit.core.plugins import get_host
-from gankit.nn.conditional import num_classes
+from gankit.nn.conditional import class_grid_labels, num_classes
 from gankit.recipe.build import (build_augment, build_dataset, build_loss, build_regularizers, resolve_device)
 from gankit.recipe.schema import Recipe
+from gankit.sampling import fixed_noise
 from gankit.rundir.checkpoint import find_checkpoint, load_checkpoint, load_state, remove_stale_temporaries
 from gankit.rundir.layout import (RunLock, copy_plugins, create_run_dir, previous_provenance, provenance,
                                   remove_stale_files, write_recipe)
@@ -55,6 +56,7 @@ class Job:
     scheduled: Scheduled  # the recipe's schedules, set before each step
     monitor: HealthMonitor  # the alerts
     total_steps: int  # the run's length in G updates
+    grid: tuple[torch.Tensor, torch.Tensor | None]  # the fixed-noise grid's latents and labels (None: unconditional)
     evaluator: Any = None  # gankit.eval.evaluator.Evaluator when eval.metrics lists any
     run_dir: Path | None = None
     info: dict[str, Any] = field(default_factory=dict)  # provenance: the recipe.yaml's gankit: key
@@ -77,6 +79,15 @@ def run_length(train, batches_per_epoch: int) -> int:
     if train.epochs:  # each step (G update) takes train.d_steps batches
         limits.append(max(1, train.epochs * batches_per_epoch // train.d_steps))
     return min(limits)
+
+
+def fixed_grid(G, n: int, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The samples grid's latents (its own seeded stream) and, for a conditional G, labels: row k is class k."""
+    classes = num_classes(G)
+    if classes is None:
+        return fixed_noise(n, G.nz, seed, device), None
+    labels = class_grid_labels(classes, max(1, n // classes), device)
+    return fixed_noise(len(labels), G.nz, seed, device), labels
 
 
 def build_training_data(recipe: Recipe, log=None) -> torch.utils.data.Dataset:
@@ -164,7 +175,7 @@ def assemble(recipe, *, source: str | None = None, overrides: list[str] = (), re
     state = RunState(players, gan_step, feeder, streams, world, NonFinitePolicy(r.health), recipe=r)
     job = Job(r, world, device, players, gan_step, feeder, state, Scheduled(r, players, gan_step, get_host().registry),
               HealthMonitor(r.health, device, lambda: reference_images(dataset, r.train.num_samples)),
-              run_length(r.train, feeder.batches_per_epoch))
+              run_length(r.train, feeder.batches_per_epoch), fixed_grid(players.G, r.train.num_samples, r.seed, device))
     if r.eval.metrics:  # every rank: evaluation is shared among them
         from gankit.eval.evaluator import Evaluator
 

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from gankit.core.errors import DataError, GankitError
-from gankit.nn.conditional import class_grid_labels, num_classes
+from gankit.nn.conditional import num_classes
 from gankit.rundir.checkpoint import atomic_save, copy_checkpoint, remove_stale_temporaries
 from gankit.rundir.metrics import higher_is_better
-from gankit.sampling import fixed_noise, generate_from, save_grid
+from gankit.sampling import generate_from, save_grid
 from gankit.training import speed
 from gankit.training.assemble import assemble
 from gankit.training.distributed import resume_command
@@ -108,11 +108,6 @@ class Trainer:
         self.reporter = Reporter(self.recipe, job.run_dir, job.info, main=job.world.is_main,
                                  resumed=self.resume is not None, total=job.total_steps, step=job.counters.step)
         self.guard = job.gan_step.guard = Guard(job, self.reporter)
-        # The fixed-noise grid; for a conditional G one row per class (row k shows class k).
-        G, n, seed = job.players.G, self.recipe.train.num_samples, self.recipe.seed
-        classes = num_classes(G)
-        self.grid_labels = class_grid_labels(classes, max(1, n // classes), job.device) if classes else None
-        self.grid_z = fixed_noise(n if classes is None else len(self.grid_labels), G.nz, seed, job.device)
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> Path:
@@ -214,9 +209,10 @@ class Trainer:
 
     def save_samples(self) -> None:
         job, step = self.job, self.job.counters.step
-        images = generate_from(job.players.sampler, self.grid_z, labels=self.grid_labels)
+        z, labels = job.grid
+        images = generate_from(job.players.sampler, z, labels=labels)
         path = job.run_dir / "samples" / f"step_{step:07d}.png"
-        nrow = len(self.grid_labels) // num_classes(job.players.G) if self.grid_labels is not None else None
+        nrow = len(labels) // num_classes(job.players.G) if labels is not None else None
         try:
             save_grid(images, path, nrow=nrow)
         except OSError as exc:

@@ -154,6 +154,8 @@ def test_fid_regression_alert(tiny, monkeypatch):
     fids = iter([50.0, 40.0, 45.0, 60.0, 55.0, 70.0, 30.0])
 
     class FakeEvaluator:
+        skipped: dict = {}
+
         def __init__(self, recipe, device, dataset, **kwargs):
             pass
 

@@ -202,10 +202,10 @@ class RunState:
     def load_state_dict(self, ck: dict[str, Any], where: str) -> None:
         """Put a checkpoint back; a part it has no state for (older checkpoints, fp32's scalers) starts afresh."""
         for key, part in self.parts().items():
-            if part is not None and ck.get(key) is not None:
+            if part is not None and ck.get(key):  # None or empty: nothing saved (a disabled scaler saves {})
                 _restore(part, ck[key], WHAT.get(key, key), where)
         for i, (reg, saved) in enumerate(zip(self.gan_step.regularizers, ck.get("regularizer_states") or [])):
-            if saved is not None:
+            if saved:
                 _restore(reg, saved, f"state of regularizers.{i}", where)
         self.counters.load_state_dict(ck)
         self.nonfinite.load_state_dict(ck)

@@ -116,7 +116,7 @@ class Trainer:
             job = self.job
             for notice in job.notices:
                 self.reporter.notice(job.counters.step, notice)
-            if job.evaluator is not None and getattr(job.evaluator, "skipped", None):
+            if job.evaluator is not None and job.evaluator.skipped:
                 self.reporter.skipped_metrics(job.counters.step, job.evaluator.skipped, job.run_dir,
                                               kept=bool(self.recipe.train.keep_every))
             if self.resume is not None:

@@ -162,7 +162,8 @@ def test_files_are_short_and_the_top_level_is_small():
 
 
 @pytest.mark.parametrize("old", ["gankit.errors", "gankit.plugins", "gankit.loss_zoo", "gankit.spectral",
-                                 "gankit.training.loop", "gankit.loggers.compare"])
+                                 "gankit.training.loop", "gankit.loggers.compare", "gankit.runs.record",
+                                 "gankit.training.resume", "gankit.training.checkpoint"])
 def test_old_module_paths_still_import_with_a_warning(old):
     import importlib
     import sys

@@ -111,6 +111,7 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> Path:
+        """Set up, train to the end (or to a Ctrl-C/SIGTERM: RunInterrupted), return the run directory."""
         try:
             self.start()
             job = self.job

@@ -217,7 +217,10 @@ def _print_table(rows, step=None, checkpoint=None) -> None:
             if row["feature_extractor"] in seen or not row.get("weights_sha256"):
                 continue
             seen.add(row["feature_extractor"])
-            print(f"{row['feature_extractor']}: weights sha256 {row['weights_sha256'][:16]}..., "
+            origin = f"{row['weights_origin']}, " if row.get("weights_origin") else ""
+            content = row.get("weights_content_sha256")
+            digest = f"content sha256 {content[:16]}..." if content else f"sha256 {row['weights_sha256'][:16]}..."
+            print(f"{row['feature_extractor']}: weights {origin}{digest}, "
                   f"input {row['input_resolution']}, resize {row['resize']}, antialias {row['antialias']}")
 
 

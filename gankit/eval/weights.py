@@ -162,9 +162,9 @@ def sha256_of(path: str | Path) -> str:
     return _remembered("file", Path(path), _file_sha256)
 
 
-def content_sha256_of(path: str | Path) -> str:
+def content_sha256_of(path: str | Path, source: str = "") -> str:
     """:func:`tensors_sha256` of the state dict in ``path`` (raises :class:`WeightsError` for a file that is not one)."""
-    return _remembered("content", Path(path), lambda p: tensors_sha256(read_state_dict(p, "")))
+    return _remembered("content", Path(path), lambda p: tensors_sha256(read_state_dict(p, source)))
 
 
 def readable(path: Path) -> None:
@@ -316,7 +316,7 @@ def download(dest: Path | None = None, log: Callable[[str], None] | None = None)
 def identify(path: Path, source: str) -> WeightsFile:
     """The :class:`WeightsFile` for ``path``: its sha256, and its content digest unless it is the release."""
     digest = sha256_of(path)
-    return WeightsFile(path, digest, source, None if digest == SHA256 else content_sha256_of(path))
+    return WeightsFile(path, digest, source, None if digest == SHA256 else content_sha256_of(path, source))
 
 
 def cached_features(source: str = "torch hub cache") -> tuple[WeightsFile | None, list[str]]:
@@ -405,12 +405,18 @@ def locate(
 
 def read_state_dict(path: Path, source: str) -> dict[str, torch.Tensor]:
     """The tensors in ``path``, read with ``weights_only=True`` (loading never runs code)."""
+    import pickle
+
     where = f"{path} (from {source})" if source else str(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated, not a torch file, or a pickle that wants to run code
+    except pickle.UnpicklingError:  # torch's own message advises weights_only=False, which gankit never does
+        raise WeightsError(f"the Inception weights {where} cannot be read as a state dict: it is not a torch file "
+                           "of plain tensors (torch.load with weights_only=True refused it)") from None
+    except Exception as exc:  # truncated, not a torch file at all
         raise WeightsError(
-            f"the Inception weights {where} cannot be read as a state dict: {type(exc).__name__}: {exc}"
+            f"the Inception weights {where} cannot be read as a state dict: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}"
         ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"the Inception weights {where} are not a state dict of tensors")

@@ -10,7 +10,7 @@ import json
 import pytest
 import torch
 from eval_fixtures import make_inception_weights
-from helpers import only_run_dir
+from helpers import REPO, only_run_dir
 
 from gankit import cli
 from gankit.eval import weights
@@ -26,6 +26,22 @@ def offline(tmp_path, monkeypatch):
     monkeypatch.setenv(weights.ENV_OFFLINE, "1")
     monkeypatch.delenv(weights.ENV_PATH, raising=False)
     return tmp_path
+
+
+RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
+def test_offline_every_shipped_recipe_measures_something(offline, path):
+    from gankit.core.plugins import get_host
+    from gankit.eval.evaluator import Evaluator
+    from gankit.recipe import load_recipe
+
+    recipe = load_recipe(path)
+    evaluator = Evaluator(recipe, torch.device("cpu"), lambda: None, registry=get_host().registry)
+    notices = evaluator.prepare()
+    assert "swd" in evaluator.metrics and evaluator.skipped
+    assert len(notices) == 1 and notices[0].startswith(f"eval: skipping {', '.join(evaluator.skipped)}: ")
 
 
 def train(tiny, write_recipe, capsys, metrics, **eval_keys) -> tuple:

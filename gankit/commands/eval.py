@@ -96,8 +96,9 @@ def _fallback(args) -> str | None:
     return None if args.metrics else "swd"
 
 
-def _something_to_measure(metrics, skipped: dict[str, str], notices: list[str]) -> None:
-    """Refuse (exit 2) when every metric was skipped; otherwise add how to measure the skipped ones."""
+def _something_to_measure(metrics, skipped: dict[str, str], notices: list[str], log) -> None:
+    """Refuse (exit 2) when every metric was skipped; otherwise say, before measuring, what was skipped and how
+    to measure it."""
     from gankit.core.errors import GankitError
     from gankit.eval.weights import IS_NEEDS_CLASSIFIER
 
@@ -110,6 +111,8 @@ def _something_to_measure(metrics, skipped: dict[str, str], notices: list[str]) 
                           + (f"\n    {fix}" if fix else "\n    `--metrics swd` measures what needs no weights"))
     if missing:
         notices.append(f"eval: {fix}")
+    for notice in notices:
+        log(notice)
 
 
 def _folders(args, device, log, host):
@@ -127,7 +130,7 @@ def _folders(args, device, log, host):
     cfg = _eval_section(base, args, host)
     engine = Engine(cfg, device, channels=3, image_size=size, log=log, registry=host.registry)
     notices = engine.prepare(fallback=_fallback(args))
-    _something_to_measure(engine.metrics, engine.skipped, notices)
+    _something_to_measure(engine.metrics, engine.skipped, notices, log)
     rows = engine.measure(Reference(real, real.identity()), FolderImages(fake, args.num_fake, cfg.seed), None)
     return [(None, rows)], notices, dict(engine.skipped)
 
@@ -175,7 +178,7 @@ def _checkpoints(args, device, log, host, world):
             recipe.eval = _eval_section(recipe.eval.model_dump(), args, host)
             evaluator = Evaluator(recipe, device, lambda: build_dataset(recipe), log=log, registry=host.registry)
             notices = evaluator.prepare(fallback=_fallback(args))
-            _something_to_measure(evaluator.metrics, evaluator.skipped, notices)
+            _something_to_measure(evaluator.metrics, evaluator.skipped, notices, log)
         rows = evaluator.evaluate(lambda z, G=G: generate_from(G, z), G.nz, step,
                                   generator="ema" if loaded.ema else "raw", share=world)
         for row in rows:
@@ -256,8 +259,6 @@ def run(args) -> int:
             _log_rows(results, recipe, run_dir)
     finally:
         world.leave()
-    for notice in notices:
-        log(notice)
     all_rows = [row for _, rows in results for row in rows]
     for note in dict.fromkeys(n for row in all_rows for n in row.get("notes", [])):
         log(f"note: {note}")

@@ -163,7 +163,7 @@ def sha256_of(path: str | Path) -> str:
 
 
 def content_sha256_of(path: str | Path, source: str = "") -> str:
-    """:func:`tensors_sha256` of the state dict in ``path`` (raises :class:`WeightsError` for a file that is not one)."""
+    """:func:`tensors_sha256` of the state dict in ``path`` (:class:`WeightsError` for a file that is not one)."""
     return _remembered("content", Path(path), lambda p: tensors_sha256(read_state_dict(p, source)))
 
 

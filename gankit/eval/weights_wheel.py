@@ -187,6 +187,7 @@ _BLOCK = {
           "tower_2_conv": "branch_pool"},
 }
 _ROOT = "net.layers."
+_TENSORS = ("weight", "beta", "mean", "var")  # of each Conv2dLayer: conv weight, BatchNorm shift and statistics
 
 
 def layer_names() -> dict[str, str]:
@@ -211,14 +212,15 @@ def convert(found: dict[str, object]) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     problems = []
     for src, dst in layer_names().items():
-        values = {k: found.get(f"{src}.{k}") for k in ("weight", "beta", "mean", "var", "stride", "padding")}
-        missing = [k for k, v in values.items() if v is None]
+        values = {k: found.get(f"{src}.{k}") for k in (*_TENSORS, "stride", "padding")}
+        missing = [k for k, v in values.items() if v is None or (k in _TENSORS and not isinstance(v, torch.Tensor))]
         if missing:
             problems.append(f"{src}: no {', '.join(missing)}")
             continue
         conv = modules[f"{dst}.conv"]
-        if tuple(values["weight"].shape) != tuple(conv.weight.shape):
-            problems.append(f"{src} -> {dst}: shape {tuple(values['weight'].shape)}, expected {tuple(conv.weight.shape)}")
+        shape, expected = tuple(values["weight"].shape), tuple(conv.weight.shape)
+        if shape != expected or any(tuple(values[k].shape) != expected[:1] for k in _TENSORS[1:]):
+            problems.append(f"{src} -> {dst}: shape {shape}, expected {expected}")
         if _pair(values["stride"]) != tuple(conv.stride) or _pair(values["padding"]) != tuple(conv.padding):
             problems.append(f"{src} -> {dst}: stride {values['stride']} padding {values['padding']}, expected "
                             f"{conv.stride} {conv.padding}")
@@ -229,7 +231,7 @@ def convert(found: dict[str, object]) -> dict[str, torch.Tensor]:
         out[f"{dst}.bn.running_mean"] = values["mean"]
         out[f"{dst}.bn.running_var"] = values["var"]
         out[f"{dst}.bn.num_batches_tracked"] = torch.tensor(0)  # as in the published file
-    used = {f"{src}.{k}" for src in layer_names() for k in ("weight", "beta", "mean", "var", "stride", "padding")}
+    used = {f"{src}.{k}" for src in layer_names() for k in (*_TENSORS, "stride", "padding")}
     left = sorted(k for k in found if k not in used)
     if left:
         problems.append(f"attributes that map to nothing: {', '.join(left[:5])}{' ...' if len(left) > 5 else ''}")
@@ -237,7 +239,7 @@ def convert(found: dict[str, object]) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{MEMBER} does not have the layout of the FID Inception:\n  " + "\n  ".join(problems))
     out["fc.weight"] = torch.full_like(target["fc.weight"], float("nan"))  # no classifier in these weights
     out["fc.bias"] = torch.full_like(target["fc.bias"], float("nan"))
-    if list(out) != list(target) or any(out[k].dtype != target[k].dtype for k in out):
+    if set(out) != set(target) or any(out[k].dtype != target[k].dtype for k in out):
         raise WeightsError("the converted weights do not have torch-fidelity's keys and dtypes")
     return {k: out[k].contiguous() for k in target}
 

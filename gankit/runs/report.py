@@ -140,7 +140,7 @@ def skipped_html(run: RunRecord) -> str:
         names = ", ".join(str(m) for m in event.get("metrics") or []) or "some metrics"
         fill = fill_in(run, event)
         out.append(f"<p class='skipped'>Skipped: <b>{_e(names)}</b> ({_e(event.get('reason') or 'no reason given')})."
-                   f" Fill them in with: <code>{_e(fill)}</code></p>")
+                   f" Fill them in, where the weights they need are, with: <code>{_e(fill)}</code></p>")
     return "\n".join(out)
 
 

@@ -40,9 +40,10 @@ def save_samples(run, reporter) -> None:
 def evaluate(run, reporter) -> bool:
     """Measure the sampling generator (every rank its share); True when FID improved (best.pt is due)."""
     G, classes, step = run.players.sampler, num_classes(run.players.G), run.counters.step
-    # A conditional G is evaluated over every class in turn (its default without labels).
-    rows = run.evaluator.evaluate(lambda z: generate_from(G, z), G.nz, step,
-                                  generator="ema" if run.players.ema is not None else "raw", share=run.world)
+    # A conditional G is evaluated over every class in turn, told which (per-class metrics read the labels).
+    rows = run.evaluator.evaluate(lambda z, labels=None: generate_from(G, z, labels), G.nz, step,
+                                  generator="ema" if run.players.ema is not None else "raw", share=run.world,
+                                  classes=classes)
     for row in rows:
         if classes is not None:
             row["classes"] = classes

@@ -116,8 +116,8 @@ def direct(dinov2_file, folders):
     def reps(folder):
         x = torch.stack([dgm_eval_transform(Image.open(p).convert("RGB")) for p in sorted(folder.iterdir())]).float()
         with torch.no_grad():
-            tokens = model.patch_embed(x)
-            tokens = torch.cat([model.cls_token.expand(len(x), -1, -1), tokens.flatten(1, 2)], dim=1)
+            tokens = model.patch_embed.proj(x).flatten(2).transpose(1, 2)  # DINOv2's PatchEmbed: conv, then tokens
+            tokens = torch.cat([model.cls_token.expand(len(x), -1, -1), tokens], dim=1)
             tokens = tokens + dinov2_interpolated(model.pos_embed, 224, 224)
             for block in model.blocks:
                 tokens = block(tokens)

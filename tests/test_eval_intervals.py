@@ -12,23 +12,22 @@ from gankit.eval import bootstrap
 from gankit.eval.rng import torch_generator
 
 
-def test_frechet_is_torchmetrics_fid_with_more_and_fewer_samples_than_dimensions():
-    for n, d in ((300, 16), (20, 32)):
-        real, fake = _features(n, d, 0), _features(n + 7, d, 1, shift=0.2)
-        (fid,) = measure("fid", real, fake, resamples=0)
-        mu_r, s_r = bootstrap._moments(real, torch.ones(n, dtype=torch.float64))
-        mu_f, s_f = bootstrap._moments(fake, torch.ones(n + 7, dtype=torch.float64))
-        assert bootstrap.frechet(mu_r, s_r, mu_f, s_f) == pytest.approx(fid.value, rel=1e-5)
+@pytest.mark.parametrize("n_real,n_fake,d", [(300, 307, 16), (20, 27, 32), (10, 300, 16)])  # both routes
+def test_frechet_is_torchmetrics_fid_with_more_and_fewer_samples_than_dimensions(n_real, n_fake, d):
+    real, fake = _features(n_real, d, 0), _features(n_fake, d, 1, shift=0.2)
+    (fid,) = measure("fid", real, fake, resamples=0)
+    ones = torch.ones
+    assert bootstrap.frechet_weighted(real, ones(n_real), fake, ones(n_fake)) == pytest.approx(fid.value, rel=1e-5)
 
 
-def test_weighted_moments_are_those_of_the_explicit_resample():
-    x = _features(40, 8, 2)
+def test_a_weighted_resample_is_the_explicit_resample():
+    real, fake = _features(40, 8, 2), _features(50, 8, 3, shift=0.1)
     g = torch_generator(0, "test")
-    w = bootstrap.counts(40, 1, g)[0]
-    explicit = torch.repeat_interleave(x, w.long(), dim=0).double()
-    mean, cov = bootstrap._moments(x, w)
-    assert torch.allclose(mean, explicit.mean(0), atol=1e-10)
-    assert torch.allclose(cov, torch.cov(explicit.T), atol=1e-5)
+    wr, wf = bootstrap.counts(40, 1, g)[0], bootstrap.counts(50, 1, g)[0]
+    explicit_r = torch.repeat_interleave(real, wr.long(), dim=0)
+    explicit_f = torch.repeat_interleave(fake, wf.long(), dim=0)
+    (fid,) = measure("fid", explicit_r, explicit_f, resamples=0)
+    assert bootstrap.frechet_weighted(real, wr, fake, wf) == pytest.approx(fid.value, rel=1e-6)
 
 
 def _mmd_unbiased(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -87,3 +86,19 @@ def test_the_width_is_the_spread_over_fresh_draws_and_shrinks_with_more_images()
     assert 0.5 * spread < float(np.mean(widths)) < 2.0 * spread
     low, high = measure("fid", draw(4 * n, 0.0), draw(4 * n, 0.3), resamples=60)[0].interval
     assert high - low < 0.75 * float(np.mean(widths))
+
+
+def test_names_say_the_sample_budget_and_the_text_shows_the_interval():
+    from gankit.eval.rows import budget_name, count_text, value_text
+
+    assert [count_text(n) for n in (500, 2500, 10_000, 50_000, 1_200_000, 1234)] == \
+        ["500", "2.5k", "10k", "50k", "1.2M", "1234"]
+    assert budget_name("fid", 10_000, 10_000, full=False) == "fid10k"
+    assert budget_name("fid", 50_000, 70_000, full=True) == "fid50k_full"
+    assert budget_name("kid", 10_000, 5_000, full=False) == "kid10k_r5k"
+    assert budget_name("is", 50_000, None, full=False) == "is50k"
+    assert budget_name("prdc/recall", 10_000, 10_000, full=False) == "prdc10k/recall"
+    assert budget_name("fd_dinov2", 10_000, 10_000, full=True) == "fd_dinov2_10k_full"
+    assert value_text({"value": 41.2345, "ci_low": 40.712, "ci_high": 41.804}) == "41.23 [40.71, 41.8]"
+    assert value_text({"value": 0.0123, "std": 0.0011, "ci_low": 0.011, "ci_high": 0.0135}) == \
+        "0.0123 ± 0.0011 [0.011, 0.0135]"

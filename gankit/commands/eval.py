@@ -107,8 +107,12 @@ def _something_to_measure(metrics, skipped: dict[str, str], notices: list[str], 
     from gankit.eval.weights import IS_NEEDS_CLASSIFIER
 
     missing = [name for name, why in skipped.items() if why != IS_NEEDS_CLASSIFIER]
-    fix = ("`gankit weights fetch` gets the Inception weights (then run this again); "
-           "`--metrics swd` measures what needs no weights") if missing else ""
+    dinov2 = any("DINOv2" in why for why in skipped.values())
+    which = ["`gankit weights fetch` gets the Inception weights"] if any(
+        "DINOv2" not in skipped[n] for n in missing) else []
+    which += ["`gankit weights fetch dinov2` gets the DINOv2 weights"] if dinov2 else []
+    fix = (f"{'; '.join(which)} (then run this again); `--metrics swd` measures what needs no weights"
+           if missing else "")
     if not metrics:
         why = "\n".join(f"    {name}: {reason}" for name, reason in skipped.items())
         raise GankitError(f"nothing to measure: every metric asked for was skipped\n{why}"

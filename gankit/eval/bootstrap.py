@@ -9,12 +9,12 @@ fewer images is larger on average, whatever the interval says).
 
 - **Fréchet distance** (FID, FD-DINOv2): per resample the weighted mean and covariance
   (n - 1 normalisation, as torchmetrics and dgm-eval) of each side, then
-  ``‖μ_r − μ_f‖² + tr Σ_r + tr Σ_f − 2 tr √(Σ_r Σ_f)``. The trace of the square root is
-  ``Σ √λ`` over the eigenvalues of ``Lᵀ Σ_f L`` with ``Σ_r = L Lᵀ`` (Cholesky; the same eigenvalues
-  as ``Σ_r Σ_f``, but a symmetric problem, several times cheaper than the general ``eigvals``
-  torchmetrics uses); ``Σ_r`` singular (fewer images than dimensions) falls back to its symmetric
-  square root. All in float64, as torchmetrics keeps its sums: with fewer images than dimensions
-  float32 covariances move the square root's near-zero eigenvalues enough to shift FID by 1e-4.
+  ``‖μ_r − μ_f‖² + tr Σ_r + tr Σ_f − 2 tr √(Σ_r Σ_f)`` (:func:`frechet_weighted`: the trace of the
+  square root from a symmetric eigenproblem or, with fewer drawn images than dimensions, from the
+  singular values of an images x images product; several times cheaper than the general
+  ``eigvals`` torchmetrics uses). In float64, as torchmetrics keeps its sums (with fewer images
+  than dimensions float32 moves the near-zero eigenvalues enough to shift FID by 1e-4), but for
+  the covariances' products when both are of full rank, where float32 errs by ~1e-7 relative.
 - **KID**: KID averages the unbiased MMD² over random subsets; its expectation is the unbiased MMD²
   of all the features, which the resamples recompute exactly from the kernel matrices, built once
   in blocks: with counts ``w``, ``Σ_{i≠j} k(x_i*, x_j*) = wᵀKw − wᵀ diag(K)`` (pairs of distinct
@@ -47,33 +47,38 @@ def percentiles(values: list[float] | np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _moments(x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
-    """The weighted mean and covariance (n - 1) of rows ``x`` drawn ``w`` times each."""
+def _centred(x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+    """The weighted mean of rows ``x`` drawn ``w`` times each, and A with Aᵀ A their covariance (n - 1), float64."""
     keep = w > 0  # about 37% of the rows are not drawn: no need to multiply them
-    x, w = x[keep], w[keep]
+    x, w = x[keep].double(), w[keep].double()
     n = float(w.sum())
-    x = x.double()
     mean = (w[:, None] * x).sum(0) / n
-    root = (x - mean) * w.sqrt()[:, None]
-    return mean, root.T @ root / (n - 1)
+    return mean, (x - mean) * (w / (n - 1)).sqrt()[:, None]
 
 
-def _trace_sqrt_product(a: Tensor, b: Tensor) -> float:
-    """tr √(a b) for symmetric positive semi-definite a, b (float64)."""
-    try:
-        lower = torch.linalg.cholesky(a)
-        middle = lower.T @ b @ lower
-    except RuntimeError:  # a singular: its symmetric square root instead
-        values, vectors = torch.linalg.eigh(a)
-        root = (vectors * values.clamp(min=0).sqrt()) @ vectors.T
-        middle = root @ b @ root
-    eig = torch.linalg.eigvalsh((middle + middle.T) / 2)
-    return float(eig.clamp(min=0).sqrt().sum())
+def frechet_weighted(real: Tensor, w_real: Tensor, fake: Tensor, w_fake: Tensor) -> float:
+    """The Fréchet distance between Gaussians fitted to rows drawn ``w`` times each, in float64.
 
-
-def frechet(mu1: Tensor, s1: Tensor, mu2: Tensor, s2: Tensor) -> float:
-    """The Fréchet distance between Gaussians (μ1, Σ1) and (μ2, Σ2), in float64."""
-    return float(((mu1 - mu2) ** 2).sum() + s1.trace() + s2.trace()) - 2.0 * _trace_sqrt_product(s1, s2)
+    ``tr √(Σ_r Σ_f)`` is the sum of the singular values of ``A_r A_fᵀ`` (``Σ = Aᵀ A``; the nonzero
+    eigenvalues of ``Σ_r Σ_f`` are those of ``(A_r A_fᵀ)(A_r A_fᵀ)ᵀ``): the cheap form when a side has
+    no more rows than dimensions (its covariance is singular). Otherwise ``Σ_r = L Lᵀ`` (Cholesky) and
+    the eigenvalues of the symmetric ``Lᵀ Σ_f L``.
+    """
+    mu_r, a = _centred(real, w_real)
+    mu_f, b = _centred(fake, w_fake)
+    traces = float((a * a).sum() + (b * b).sum())
+    nuclear = None
+    if min(a.shape[0], b.shape[0]) > a.shape[1]:
+        try:  # full rank: the covariances' products in float32 (the costly part, n d²), the rest in float64
+            af, bf = a.float(), b.float()
+            lower = torch.linalg.cholesky((af.T @ af).double())
+            middle = lower.T @ (bf.T @ bf).double() @ lower
+            nuclear = float(torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum())
+        except RuntimeError:  # numerically singular after all
+            nuclear = None
+    if nuclear is None:
+        nuclear = float(torch.linalg.svdvals(a @ b.T).sum())
+    return float(((mu_r - mu_f) ** 2).sum()) + traces - 2.0 * nuclear
 
 
 def frechet_interval(real: Tensor, fake: Tensor, resamples: int, seed: int,
@@ -85,12 +90,8 @@ def frechet_interval(real: Tensor, fake: Tensor, resamples: int, seed: int,
     g = torch_generator(seed, "bootstrap")
     w_real, w_fake = counts(real.shape[0], resamples, g), counts(fake.shape[0], resamples, g)
     real, fake = real.to(device), fake.to(device)
-    values = []
-    for b in range(resamples):
-        mu_r, s_r = _moments(real, w_real[b].to(device))
-        mu_f, s_f = _moments(fake, w_fake[b].to(device))
-        values.append(frechet(mu_r, s_r, mu_f, s_f))
-    return percentiles(values)
+    return percentiles([frechet_weighted(real, w_real[b].to(device), fake, w_fake[b].to(device))
+                        for b in range(resamples)])
 
 
 def _kernel(x: Tensor, y: Tensor) -> Tensor:

@@ -4,7 +4,8 @@ For a class-conditional generator, image i of an evaluation is generated for cla
 (:class:`gankit.eval.engine.GeneratedImages`), and each reference image carries its dataset label.
 For every class c with at least 2 images on both sides, FID_c is the Fréchet distance between the
 Gaussians fitted (float64 mean, n - 1 covariance, as torchmetrics) to class c's real and generated
-features. Two rows: ``fid_per_class`` (the mean over classes, every class's value in
+features (:func:`gankit.eval.bootstrap.frechet_weighted`, which agrees with torchmetrics' FID to
+1e-5 and is cheaper per class: classes usually have fewer images than the features have dimensions). Two rows: ``fid_per_class`` (the mean over classes, every class's value in
 ``per_class``) and ``fid_per_class/worst`` (the largest, its class in ``class``). Lower is better.
 
 A generator that ignores its label draws every class's images from the whole distribution: its
@@ -19,17 +20,9 @@ from __future__ import annotations
 import torch
 
 from gankit.core.registry import component
-from gankit.eval.bootstrap import _trace_sqrt_product
+from gankit.eval.bootstrap import frechet_weighted
 from gankit.eval.errors import EvalError
 from gankit.eval.metrics.base import Metric, Value
-
-
-def moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and covariance (n - 1) in float64."""
-    x = x.double()
-    mean = x.mean(0)
-    centred = x - mean
-    return mean, centred.T @ centred / (x.shape[0] - 1)
 
 
 @component("metrics", "fid_per_class")
@@ -61,9 +54,8 @@ class FIDPerClass(Metric):
             if real_c.shape[0] < 2 or fake_c.shape[0] < 2:
                 left_out.append(f"{c} ({real_c.shape[0]} real, {fake_c.shape[0]} generated)")
                 continue
-            (mu_r, s_r), (mu_f, s_f) = moments(real_c), moments(fake_c)
-            value = float(((mu_r - mu_f) ** 2).sum() + s_r.trace() + s_f.trace()) - 2 * _trace_sqrt_product(s_r, s_f)
-            per_class[str(c)] = value
+            ones = torch.ones
+            per_class[str(c)] = frechet_weighted(real_c, ones(real_c.shape[0]), fake_c, ones(fake_c.shape[0]))
         if not per_class:
             raise EvalError("fid_per_class needs at least 2 real and 2 generated images of some class; "
                             f"none has them: {', '.join(left_out) or 'no images'}")

@@ -125,7 +125,7 @@ def direct(dinov2_file, folders):
 
     r1, r2 = reps(folders[0]), reps(folders[1])
     mu1, mu2, s1, s2 = r1.mean(0), r2.mean(0), np.cov(r1, rowvar=False), np.cov(r2, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1.dot(s2), disp=False)
+    covmean = linalg.sqrtm(s1.dot(s2))
     value = float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean.real))
     return {"value": value, "real": r1, "fake": r2}
 
@@ -167,5 +167,7 @@ def test_one_dinov2_pass_serves_every_metric_in_its_space(dinov2_file, folders, 
     rows = engine.measure(Reference(real, real.identity()), FolderImages(fake, None, 0), None)
     assert engine.extractors["dinov2_vitl14"].images_seen == 2 * N  # one pass over each image, for all four
     values = {row["metric"]: row["value"] for row in rows}
-    assert values["fd_dinov2"] == pytest.approx(direct["value"], rel=1e-5) == pytest.approx(values["fid"], rel=1e-9)
+    assert values["fd_dinov2"] == pytest.approx(direct["value"], rel=1e-5)
+    # fid reads the same features through the same torchmetrics class (4 images: its eigenvalues near 0 move ~1e-7)
+    assert values["fid"] == pytest.approx(values["fd_dinov2"], rel=1e-6)
     assert {row["feature_extractor"] for row in rows} == {"dinov2_vitl14"}

@@ -149,3 +149,11 @@ def test_a_conditional_run_records_every_class(tiny, write_recipe, tmp_path, mon
     fid = [r for r in rows if r.get("metric") == "fid"][-1]
     assert fid["ci_low"] < fid["value"] < fid["ci_high"] and fid["budget_name"] == "fid100_r300"
     assert "fid100_r300 = " in done.stderr + done.stdout and "fid_per_class100_r300 = " in done.stderr + done.stdout
+
+
+def test_an_unconditional_generator_is_refused_at_the_start():
+    get_host().registry("feature_extractors").register("pixels", Pixels)
+    cfg = EvalSection.model_validate({"metrics": ["fid", "fid_per_class"], "feature_extractor": "pixels"})
+    engine = Engine(cfg, torch.device("cpu"), channels=1, image_size=8, registry=get_host().registry)
+    with pytest.raises(EvalError, match="fid_per_class measures each class, but the generator is not class-cond"):
+        engine.prepare(conditional=False)

@@ -186,7 +186,7 @@ def _checkpoints(args, device, log, host, world):
             first = recipe
             recipe.eval = _eval_section(recipe.eval.model_dump(), args, host)
             evaluator = Evaluator(recipe, device, lambda: build_dataset(recipe), log=log, registry=host.registry)
-            notices = evaluator.prepare(fallback=_fallback(args))
+            notices = evaluator.prepare(fallback=_fallback(args), conditional=num_classes(G) is not None)
             _something_to_measure(evaluator.metrics, evaluator.skipped, notices, log)
         rows = evaluator.evaluate(lambda z, labels=None, G=G: generate_from(G, z, labels), G.nz, step,
                                   generator="ema" if loaded.ema else "raw", share=world, classes=num_classes(G))

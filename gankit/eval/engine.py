@@ -159,10 +159,12 @@ class Engine:
     def uses(self, what: str) -> bool:
         return any(m.uses == what for m in self.metrics.values())
 
-    def prepare(self, allow_download: bool = True, fallback: str | None = None) -> list[str]:
+    def prepare(self, allow_download: bool = True, fallback: str | None = None,
+                conditional: bool | None = None) -> list[str]:
         """Build metrics and extractors; locate the weights (refusing or skipping without them).
 
         ``fallback`` (e.g. ``"swd"``) is measured instead when skipping leaves no metric.
+        ``conditional=False`` (an unconditional generator) refuses per-class metrics at once.
         """
         import importlib
 
@@ -170,6 +172,10 @@ class Engine:
 
         notices: list[str] = []
         self.metrics = {name: self._build_metric(name, args) for name, args in metric_entries(self.cfg)}
+        labelled = [name for name, m in self.metrics.items() if m.needs_labels]
+        if labelled and conditional is False:
+            raise EvalError(f"eval.metrics: {', '.join(labelled)} measures each class, but the generator is not "
+                            "class-conditional; set generator.num_classes (and a labelled dataset) or remove it")
         reg = self.registry("feature_extractors")
         wanted: dict[str, list[str]] = {}  # extractor -> the metrics reading it
         for name, m in self.metrics.items():
@@ -216,7 +222,8 @@ class Engine:
                 names = ", ".join(n for n, w in skip.items() if w == why)
                 notices.append(f"eval: skipping {names}: {why}; {measuring}")
         for ex in {self.extractor_of(m) for m in self.metrics.values()} - {None} - set(self.extractors):
-            self.extractors[ex] = build_extractor(reg, ex, self.device, self.channels, self.image_size, None)
+            found = self.weights_files.get(getattr(reg.get(ex), "needs_weights", None))
+            self.extractors[ex] = build_extractor(reg, ex, self.device, self.channels, self.image_size, found)
         for name, m in self.metrics.items():
             size = getattr(m, "subset_size", None)
             if isinstance(size, int) and self.cfg.num_fake < size:

@@ -45,7 +45,8 @@ class Evaluator:
         """Metric -> why it is not measured."""
         return dict(self.engine.skipped)
 
-    def prepare(self, allow_download: bool = True, fallback: str | None = "swd") -> list[str]:
+    def prepare(self, allow_download: bool = True, fallback: str | None = "swd",
+                conditional: bool | None = None) -> list[str]:
         """At run start: locate the weights and build the extractors.
 
         Raises :class:`gankit.eval.errors.WeightsError` (a GankitError) when
@@ -56,7 +57,7 @@ class Evaluator:
         notices to print and log (what was skipped and why, a download, a weights
         file of unknown origin, ...).
         """
-        return self.engine.prepare(allow_download, fallback)
+        return self.engine.prepare(allow_download, fallback, conditional)
 
     def due(self, step: int) -> bool:
         """Whether ``step`` is an ``eval.every`` step (the final evaluation is the trainer's call)."""

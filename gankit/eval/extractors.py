@@ -84,7 +84,7 @@ def inception_module(state_dict: dict[str, Tensor] | None,
 
 def state_sha256(module: nn.Module) -> str:
     """A fingerprint of a module's parameters and buffers (:func:`gankit.eval.weights.tensors_sha256`)."""
-    from gankit.eval.weights import tensors_sha256
+    from gankit.eval.weights_lookup import tensors_sha256
 
     return tensors_sha256(module.state_dict())
 

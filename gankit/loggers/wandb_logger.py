@@ -123,6 +123,8 @@ class WandbLogger(Logger):
                 data[f"eval/{name}"] = row["value"]
                 if _is_number(row.get("std")):
                     data[f"eval/{name}_std"] = row["std"]
+                if _is_number(row.get("ci_low")) and _is_number(row.get("ci_high")):  # its 95% bootstrap interval
+                    data[f"eval/{name}_ci_low"], data[f"eval/{name}_ci_high"] = row["ci_low"], row["ci_high"]
                 self._track_best({**row, "step": step})
             else:
                 # A skipped metric: say why in the summary so the run table shows it.

@@ -130,7 +130,8 @@ class EvalSection(Section):
     """FID/IS/KID/PRDC/SWD during and after training (see :mod:`gankit.eval`)."""
 
     every: PositiveInt | None = None  # evaluate every N steps (and at the end) when metrics are listed
-    # metrics registry entries: a name (fid, is, kid, prdc, swd) or {name: kid, subset_size: 500} with its arguments
+    # metrics registry entries: a name (fid, fid_per_class, fd_dinov2, is, kid, prdc, swd) or
+    # {name: kid, subset_size: 500} with its arguments
     metrics: list[str | Component] = Field(default_factory=list)
     # the metric checkpoints/best.pt follows (one of metrics, or a value of one: prdc/recall), in its own
     # direction; null: the first metric measured
@@ -139,6 +140,9 @@ class EvalSection(Section):
     num_real: int = Field(10_000, ge=2)  # real images from the recipe's dataset (all of them if it has fewer)
     feature_extractor: str = "inception"  # feature_extractors registry name used by FID, KID and PRDC (IS: Inception)
     inception_weights: str | None = None  # weights file; default: $GANKIT_INCEPTION_WEIGHTS, then torch's hub cache
+    # DINOv2 ViT-L/14 weights for fd_dinov2 (timm's model.safetensors or Meta's .pth); default:
+    # $GANKIT_DINOV2_WEIGHTS, then the Hugging Face hub cache, then timm's hub download
+    dinov2_weights: str | None = None
     # No Inception weights (neither found nor downloadable): skip the metrics that need them and train anyway,
     # naming them and the command that fills them in later; or refuse to start.
     on_missing_weights: Literal["refuse", "skip"] = "skip"
@@ -148,6 +152,9 @@ class EvalSection(Section):
     kid_subsets: PositiveInt = 100  # KID subsets; value = mean, std over them
     is_splits: PositiveInt = 10  # Inception Score splits; value = mean, std over them
     prdc_k: PositiveInt = 5  # nearest neighbours for precision/recall/density/coverage (Naeem et al.: 5)
+    # FID, KID, FD-DINOv2: resamples of the real and generated features for each row's 95% bootstrap
+    # interval (seeded from eval.seed); 0: no interval
+    bootstrap_resamples: NonNegativeInt = 50
     batch_size: PositiveInt = 64  # images per generator call and extractor pass
     seed: int = 0  # evaluation's own random streams: latents, real subset, KID subsets, SWD patches
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.core.errors import GankitError, suggestion
+from gankit.runs.intervals import budget_note, final_text, interval_note, shown_metric
 from gankit.rundir.record import (MATCHING_PROVENANCE, PREFERRED_METRICS, RunRecord, fill_in, is_run_dir, is_sweep_dir,
                                   load_run, number, walk_runs)
 
@@ -220,8 +221,10 @@ def provenance_conflict(runs: list[RunRecord], metric: str, names: list[str] | N
     for key, values in seen.items():
         if len(values) > 1:
             parts = [f"{v} ({', '.join(n[:3])}{' ...' if len(n) > 3 else ''})" for v, n in values.items()]
-            return f"{metric}: not compared, its {key} differs between runs: " + " vs ".join(parts)
+            text = f"{metric}: not compared, its {key} differs between runs: " + " vs ".join(parts)
+            return text + (budget_note(runs, metric) if key in ("num_real", "num_fake") else "")
     return None
+
 
 
 # -- the per-run table ----------------------------------------------------------------------------------
@@ -297,7 +300,7 @@ def table_rows(runs: list[RunRecord], metric: str | None) -> tuple[list[str], li
     metrics = metrics_present(runs, metric)
     header = ["run", "recipe", "status", *diff, "steps"]
     for m in metrics:
-        header += [f"{m} final", f"{m} best"]
+        header += [f"{shown_metric(runs, m)} final", f"{shown_metric(runs, m)} best"]
     header.append("img/s")
     rows = []
     for run in runs:
@@ -305,15 +308,17 @@ def table_rows(runs: list[RunRecord], metric: str | None) -> tuple[list[str], li
         cells = [run.id, run.name, run.status, *(value_text(config[k]) if k in config else None for k in diff),
                  numbers["steps"]]
         for m in metrics:
-            cells += [numbers[f"{m} final"], numbers[f"{m} best"]]
+            cells += [final_text(run, m), numbers[f"{m} best"]]
         cells.append(numbers["img_per_s"])
-        rows.append([cell(c) for c in cells])
+        rows.append([c if isinstance(c, str) else cell(c) for c in cells])
     return header, rows
 
 
 def table_notes(runs: list[RunRecord], metric: str | None) -> list[str]:
     """Lines under the per-run table: provenance that differs, metrics skipped."""
-    notes = [c for m in metrics_present(runs, metric) if (c := provenance_conflict(runs, m))]
+    present = metrics_present(runs, metric)
+    notes = [c for m in present if (c := provenance_conflict(runs, m))]
+    notes += [n] if (n := interval_note(runs, present)) else []
     return notes + list(skipped_notes(runs, by_metric=False).values())
 
 

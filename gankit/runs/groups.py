@@ -17,6 +17,7 @@ from gankit.core.errors import GankitError, suggestion
 from gankit.runs.compare import cell, config_of, differing_keys, median_rate, provenance_conflict, value_text
 from gankit.rundir.metrics import higher_is_better
 from gankit.rundir.record import RunRecord, higher_is_better_in
+from gankit.runs.intervals import own_interval, shown_metric
 from gankit.runs.stats import Difference, Interval, difference, mean_interval
 
 MAX_GROUP_METRICS = 3
@@ -126,7 +127,7 @@ def _steps_text(runs: list[RunRecord]) -> str:
 
 def summary(group: Group, metric: str, method: str, seed: int) -> tuple[Interval, float | None, float | None]:
     values = group.values_of(metric)
-    interval = mean_interval(values, method, seed)
+    interval = own_interval(group.finished, metric) or mean_interval(values, method, seed)
     if not values:
         return interval, None, None
     higher = higher_is_better_in(metric, group.runs)
@@ -136,7 +137,9 @@ def summary(group: Group, metric: str, method: str, seed: int) -> tuple[Interval
 def group_table(groups: list[Group], metrics: list[str], method: str = "t",
                 seed: int = 0) -> tuple[list[str], list[list[str]]]:
     header = ["group", "n", "status", "steps"]
+    runs = [r for g in groups for r in g.finished]
     for m in metrics:
+        m = shown_metric(runs, m)
         header += [f"{m} mean", f"{m} 95% CI", f"{m} best", f"{m} worst"]
     header.append("img/s")
     rows = []
@@ -208,16 +211,26 @@ def baseline_table(groups: list[Group], base: Group, metrics: list[str], method:
                 rows.append([g.label, m, "-", "-", "-", "no values to compare"])
                 continue
             d = difference(a, b, method, seed)
+            higher = higher_is_better_in(m, [*base.runs, *g.runs])
+            ia, ib = summary(base, m, method, seed)[0], summary(g, m, method, seed)[0]
+            if d.low is None and ia.low is not None and ib.low is not None:  # one run each, own intervals
+                said = verdict(m, ia, ib, Difference(d.diff, d.diff, d.diff, None, None), higher)
+                said = said.replace("intervals", "one run each: bootstrap intervals", 1) if "intervals" in said \
+                    else said
+            else:
+                said = verdict(m, mean_interval(a, method, seed), mean_interval(b, method, seed), d, higher)
             rows.append([g.label, m, f"{d.diff:+.4g}", _interval_text(d.low, d.high),
-                         "-" if d.p is None else f"{d.p:.3g}",
-                         verdict(m, mean_interval(a, method, seed), mean_interval(b, method, seed), d,
-                                 higher_is_better_in(m, [*base.runs, *g.runs]))])
+                         "-" if d.p is None else f"{d.p:.3g}", said])
     return header, rows
 
 
-def describe(groups: list[Group], keys: list[str], method: str) -> str:
+def describe(groups: list[Group], keys: list[str], method: str, metrics: list[str] | None = None) -> str:
     n = sum(len(g.runs) for g in groups)
     ci = "seeded bootstrap of the mean" if method == "bootstrap" else "Student t over the runs"
+    single = [g.label for g in groups if any(own_interval(g.finished, m) for m in metrics or [])]
+    if single:  # one seed: the run's own interval is all there is
+        ci += ("; a group of one run shows that run's own 95% bootstrap interval over its real and generated "
+               f"features instead ({', '.join(single[:3])}{' ...' if len(single) > 3 else ''})")
     return (f"{n} runs in {len(groups)} groups by {', '.join(keys)}; each finished run's final value (its last "
             f"evaluation); 95% CI: {ci}")
 

@@ -160,14 +160,14 @@ def metrics_table(run: RunRecord) -> str:
     last = {name: run.final_row(name) for name in run.metrics}
     if not last:
         return (skipped_html(run) or "") + f"<p>{_e(no_evaluation(run))}</p>"
+    from gankit.eval.rows import shown_name, value_text
+
     out = [skipped_html(run),
-           "<table><tr><th>metric</th><th>final</th><th>step</th><th>best</th><th>provenance</th></tr>"]
+           "<table><tr><th>metric</th><th>final [95% interval]</th><th>step</th><th>best</th><th>provenance</th></tr>"]
     for name, row in sorted(last.items()):
         best = run.best(name)
-        value, std = row.get("value"), row.get("std")
-        shown = f"{value:.4g}" if isinstance(value, (int, float)) else "-"
-        if isinstance(std, (int, float)):
-            shown += f" ± {std:.3g}"
+        shown = value_text(row) if isinstance(row.get("value"), (int, float)) else "-"
+        name = shown_name(row)
         prov = "<br>".join(f"{_e(k)}: {_e(_text(v))}" for k, v in row.items() if k not in ROW_KEYS) or "-"
         out.append(f"<tr><td>{_e(name)}</td><td>{_e(shown)}</td><td>{_e(row.get('step', '-'))}</td>"
                    f"<td>{_e('-' if best is None else f'{best:.4g}')}</td><td class='prov'>{prov}</td></tr>")

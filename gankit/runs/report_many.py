@@ -109,7 +109,7 @@ def render_runs(c: Comparison) -> str:
 def render_groups(c: Comparison, title: str) -> str:
     """The page over groups of runs (a sweep): intervals, the baseline comparison, bands, median grids."""
     parts = [head(f"gankit report: {title}"), f"<h1>{_e(title)}</h1>",
-             f"<p class='meta'>{_e(describe(c.groups, c.keys, c.method))} · report written "
+             f"<p class='meta'>{_e(describe(c.groups, c.keys, c.method, c.metrics))} · report written "
              f"{_e(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>", "<h2>Groups</h2>",
              html_table(*group_table(c.groups, c.metrics, c.method, c.seed), "groups")]
     if c.base is not None:

@@ -181,7 +181,8 @@ def assemble(recipe, *, source: str | None = None, overrides: list[str] = (), re
 
         job.evaluator = Evaluator(r, device, lambda: build_dataset(r), registry=get_host().registry,
                                   log=lambda text: print(text, file=sys.stderr, flush=True) if world.is_main else None)
-        job.notices += job.evaluator.prepare()  # missing Inception weights: refused, or skipped and said so
+        # missing weights: refused, or skipped and said so; per-class metrics need a conditional G
+        job.notices += job.evaluator.prepare(conditional=num_classes(players.G) is not None)
     if resume is not None:
         state.load_state_dict(resume, str(run_dir))
         job.run_dir, job.last_saved_step = run_dir, resume["step"]

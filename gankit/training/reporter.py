@@ -69,12 +69,11 @@ class Progress:
 
 
 def eval_line(step: int, rows: list[dict[str, Any]]) -> str:
-    """``"eval at step 500: fid = 41.23, kid = 0.0123 ± 0.0011"``."""
-    parts = []
-    for row in rows:
-        std = f" ± {row['std']:.3g}" if row.get("std") is not None else ""
-        parts.append(f"{row['metric']} = {row['value']:.4g}{std}")
-    return f"eval at step {step}: " + ", ".join(parts)
+    """``"eval at step 500: fid10k = 41.23 [40.71, 41.8], kid10k = 0.0123 ± 0.0011 [0.0109, 0.0138]"``: each
+    metric named with its sample budget, its 95% interval in brackets."""
+    from gankit.eval.rows import shown_name, value_text
+
+    return f"eval at step {step}: " + ", ".join(f"{shown_name(row)} = {value_text(row)}" for row in rows)
 
 
 class Reporter:
@@ -115,7 +114,7 @@ class Reporter:
         self.event(step, {"event": "metrics_skipped", "metrics": names, "reason": next(iter(skipped.values())),
                           "fill_in": fill_in},
                    say=f"eval: {', '.join(names)} will not be measured in this run; to fill them in later where the "
-                       f"Inception weights are (gankit weights fetch): {fill_in}")
+                       f"weights they need are (gankit weights fetch): {fill_in}")
 
     def alerts(self, step: int, alerts: list[Alert]) -> None:
         for alert in alerts:

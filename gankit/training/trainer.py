@@ -225,9 +225,10 @@ class Trainer:
         """Measure the sampling generator (every rank its share); True when the best metric improved."""
         job, c = self.job, self.job.counters
         G, classes = job.players.sampler, num_classes(job.players.G)
-        # A conditional G is evaluated over every class in turn (its default without labels).
-        rows = job.evaluator.evaluate(lambda z: generate_from(G, z), G.nz, c.step,
-                                      generator="ema" if job.players.ema is not None else "raw", share=job.world)
+        # A conditional G is evaluated over every class in turn, told which (per-class metrics read the labels).
+        rows = job.evaluator.evaluate(lambda z, labels=None: generate_from(G, z, labels), G.nz, c.step,
+                                      generator="ema" if job.players.ema is not None else "raw", share=job.world,
+                                      classes=classes)
         for row in rows:
             if classes is not None:
                 row["classes"] = classes

@@ -22,7 +22,7 @@ import torch
 from gankit.core.plugins import get_host
 from gankit.nn.conditional import class_grid_labels, num_classes
 from gankit.recipe.load import resolved
-from gankit.sampling import fixed_noise
+from gankit.sampling import RunSampling, fixed_noise
 from gankit.training import checkpoint as ckpt_io
 from gankit.training import speed
 from gankit.training.distributed import World, join_world, wrap
@@ -56,6 +56,7 @@ class Run:
     monitor: HealthMonitor
     fixed_z: torch.Tensor
     fixed_labels: torch.Tensor | None
+    sampling: RunSampling  # the recipe's sampling.batchnorm for grids, evaluations and checkpoints
     evaluator: Any = None
     run_dir: Path | None = None
     run_id: str = ""
@@ -116,7 +117,7 @@ def assemble(recipe, *, source: str | None = None, overrides: list[str] = (), re
     run = Run(r, world, device, dataset, players, streams, stepper, feeder, Counters(),
               NonFinitePolicy(r.health, resume.get("skipped_steps", 0) if resume else 0),
               HealthMonitor(r.health, device, lambda: reference_images(dataset, r.train.num_samples)),
-              fixed_z, fixed_labels)
+              fixed_z, fixed_labels, RunSampling(r.sampling, r.seed))
     run.scheduled = Scheduled(r, players, stepper, get_host().registry)
     if r.eval.metrics:  # every rank: evaluation is shared among them
         from gankit.eval.evaluator import Evaluator

@@ -14,7 +14,7 @@ from gankit.core.errors import GankitError
 from gankit.core.version import __version__
 from gankit.nn.conditional import num_classes
 from gankit.recipe.load import resolved
-from gankit.sampling import generate_from, save_grid
+from gankit.sampling import save_grid
 from gankit.training import checkpoint as ckpt_io
 from gankit.training import state
 from gankit.training.nonfinite import bad_weights, weights_finite
@@ -25,7 +25,7 @@ def every(interval: int | None, step: int) -> bool:
 
 
 def save_samples(run, reporter) -> None:
-    images = generate_from(run.players.sampler, run.fixed_z, labels=run.fixed_labels)
+    images = run.sampling.generate(run.players.sampler, run.fixed_z, run.fixed_labels, run.counters.step)
     path = run.run_dir / "samples" / f"step_{run.counters.step:07d}.png"
     classes = num_classes(run.players.G)
     nrow = len(run.fixed_labels) // classes if run.fixed_labels is not None else None
@@ -41,9 +41,10 @@ def evaluate(run, reporter) -> bool:
     """Measure the sampling generator (every rank its share); True when FID improved (best.pt is due)."""
     G, classes, step = run.players.sampler, num_classes(run.players.G), run.counters.step
     # A conditional G is evaluated over every class in turn (its default without labels).
-    rows = run.evaluator.evaluate(lambda z: generate_from(G, z), G.nz, step,
+    rows = run.evaluator.evaluate(lambda z: run.sampling.generate(G, z, step=step), G.nz, step,
                                   generator="ema" if run.players.ema is not None else "raw", share=run.world)
     for row in rows:
+        row["batchnorm"] = run.sampling.batchnorm
         if classes is not None:
             row["classes"] = classes
     fid = next((row["value"] for row in rows if row.get("metric") == "fid"), None)
@@ -79,7 +80,9 @@ def checkpoint_contents(run) -> dict:
     c.epoch, c.batch_in_epoch = run.feeder.epoch, run.feeder.batch_in_epoch
     return state.checkpoint(c, run.players, run.streams, run.world, run_id=run.run_id, recipe=resolved(run.recipe),
                             version=__version__, skipped_steps=run.nonfinite.skipped,
-                            extra=state.component_states(run.stepper))
+                            extra={**state.component_states(run.stepper),
+                                   "sampling": run.sampling.state(run.players.sampler, c.step,
+                                                                  "ema" if run.players.ema is not None else "raw")})
 
 
 def due(run, final: bool) -> tuple[bool, bool, bool]:

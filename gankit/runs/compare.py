@@ -19,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from gankit.core.errors import GankitError, suggestion
-from gankit.runs.record import (MATCHING_PROVENANCE, PREFERRED_METRICS, RunRecord, fill_in, is_run_dir, is_sweep_dir,
-                                load_run, number, walk_runs)
+from gankit.runs.record import (HIGHER_IS_BETTER, MATCHING_PROVENANCE, PREFERRED_METRICS, RunRecord, fill_in,
+                                is_run_dir, is_sweep_dir, load_run, number, walk_runs)
 
 # Recipe keys (and sections) that never explain a difference between runs' results.
 IGNORED_KEYS = ("gankit", "out_dir", "sweep", "log")
 MAX_TABLE_METRICS = 4
+MAX_SETTINGS = 8  # settings the per-run table shows; the rest are counted and named under it
+TABLE_WIDTH = 150  # characters: the per-run table fits a wide terminal (and the issue's 160)
+MAX_CELL = 18  # characters of a setting's value in the table (the report shows every value whole)
 
 
 @dataclass
@@ -108,12 +111,16 @@ def value_text(value: Any) -> str:
 
 
 def differing_keys(runs: list[RunRecord]) -> list[str]:
-    """The recipe keys whose values are not the same in every run (a key one run lacks differs)."""
+    """The recipe keys whose values are not the same in every run (a key one run lacks differs).
+
+    A section one run leaves out (``augment: null``) and another fills in is
+    named by the other's keys (``augment.name``), not by the section as well.
+    """
     configs = [config_of(r) for r in runs]
     keys = sorted(set().union(*configs)) if configs else []
     missing = object()
-    return [k for k in keys
-            if len({json.dumps(c.get(k, missing), sort_keys=True, default=str) for c in configs}) > 1]
+    diff = [k for k in keys if len({json.dumps(c.get(k, missing), sort_keys=True, default=str) for c in configs}) > 1]
+    return [k for k in diff if not any(other.startswith(k + ".") for other in diff)]
 
 
 def _key(value: Any) -> str:
@@ -153,7 +160,106 @@ def labels(runs: list[RunRecord], max_len: int = 60) -> list[str]:
     return [f"{t} ({r.id})" if counts[t] > 1 and t != r.id else t for t, r in zip(out, runs)]
 
 
-# -- metrics --------------------------------------------------------------------------------------------
+def _implied(key: str, configs: list[dict[str, Any]], diff: list[str]) -> bool:
+    """An argument only some runs' component has, when the component itself differs (ngf beside generator.name)."""
+    section = key.rpartition(".")[0]
+    return bool(section) and f"{section}.name" in diff and key != f"{section}.name" and \
+        not all(key in c for c in configs)
+
+
+def ranked_settings(runs: list[RunRecord]) -> list[str]:
+    """The settings that differ, those that tell the most pairs of runs apart first.
+
+    Ties go to a component's ``name``, then to shorter keys. Arguments that
+    come with a component (StyleGAN2's ``channel_base`` where the other run
+    is DCGAN) follow every other setting: the component's name explains them.
+    """
+    configs = [config_of(r) for r in runs]
+    diff = differing_keys(runs)
+
+    def pairs(key: str) -> int:
+        counts = collections.Counter(_key(c.get(key, "-")) for c in configs)
+        return (len(configs) ** 2 - sum(n * n for n in counts.values())) // 2
+
+    return sorted(diff, key=lambda k: (_implied(k, configs, diff), -pairs(k), not k.endswith(".name") and k != "name",
+                                       k.count("."), len(k), k))
+
+
+def short_ids(runs: list[RunRecord]) -> list[str]:
+    """Each run's id without its date and time (``20261130-120000-ab12`` -> ``ab12``); whole where that is ambiguous."""
+    tails = [r.id.rsplit("-", 1)[-1] if r.id.count("-") >= 2 else r.id for r in runs]
+    counts = collections.Counter(tails)
+    return [t if counts[t] == 1 else r.id for t, r in zip(tails, runs)]
+
+
+def legend_labels(runs: list[RunRecord], max_len: int = 40) -> list[str]:
+    """Each run as its short id plus the setting that tells it apart (``ab12 loss.name=hinge``), for legends.
+
+    The setting is the highest-ranked one (:func:`ranked_settings`) in which
+    the run departs from what most runs have (a run that departs nowhere: the
+    top setting's value); a second follows only while the first is shared
+    with another run, and while it fits in ``max_len`` characters.
+    """
+    configs = [config_of(r) for r in runs]
+    ranked = [k for k in ranked_settings(runs) if k not in NOT_NAMING]
+    common = common_values(configs, ranked)
+    shown: list[list[str]] = []
+    for config in configs:
+        own = [k for k in ranked if k not in common or _key(config.get(k, "-")) != common[k]] or ranked[:1]
+        shown.append([f"{k}={short_value(config.get(k, '-'))}" for k in own])
+    out = []
+    for short, parts in zip(short_ids(runs), shown):
+        text, used = short, 0
+        for part in parts:
+            unique = used and sum(other[:used] == parts[:used] for other in shown) == 1
+            if unique or (used and len(text) + 2 + len(part) > max_len):
+                break
+            text += (", " if used else " ") + part
+            used += 1
+        out.append(text if len(text) <= max_len else text[: max_len - 1] + "…")
+    return out
+
+
+# Settings a legend never names a run by: the replicate axis says nothing about what was tried.
+NOT_NAMING = ("seed",)
+
+
+def short_value(value: Any, limit: int = MAX_CELL) -> str:
+    """A setting's value for a table cell or legend: components named (``[r1, path_length]``), long text cut."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
+        text = "[" + ", ".join(str(v["name"]) for v in value) + "]"
+    else:
+        text = value_text(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- metrics -------------------------------------------------------------------------------------------
+def higher_is_better(metric: str, rows: list[dict[str, Any]] = ()) -> bool:
+    """Whether larger values of ``metric`` are better: what its rows say (``higher_is_better``), else gankit's list.
+
+    Every direction gankit's comparisons use comes from here.
+    """
+    for row in rows:
+        if isinstance(row.get("higher_is_better"), bool):
+            return row["higher_is_better"]
+    return metric.lower() in HIGHER_IS_BETTER
+
+
+def arrow(metric: str, rows: list[dict[str, Any]] = ()) -> str:
+    """↑ for a metric where higher is better, ↓ where lower is."""
+    return "↑" if higher_is_better(metric, rows) else "↓"
+
+
+def metric_rows(runs: list[RunRecord], metric: str) -> list[dict[str, Any]]:
+    """The runs' final rows of ``metric`` (what says how it was measured, and its direction)."""
+    return [row for r in runs if (row := r.final_row(metric)) is not None]
+
+
+def titled(metric: str, runs: list[RunRecord] = ()) -> str:
+    """``fid↓``: the metric with the direction that is better."""
+    return f"{metric}{arrow(metric, metric_rows(list(runs), metric))}"
+
+
 def recorded_metrics(runs: list[RunRecord]) -> list[str]:
     """Every metric some run has a value of: FID, IS, KID first, then in the order recorded."""
     seen: list[str] = []
@@ -219,7 +325,8 @@ def provenance_conflict(runs: list[RunRecord], metric: str, names: list[str] | N
             seen.setdefault(key, {}).setdefault(text, []).append(name)
     for key, values in seen.items():
         if len(values) > 1:
-            parts = [f"{v} ({', '.join(n[:3])}{' ...' if len(n) > 3 else ''})" for v, n in values.items()]
+            parts = [f"{v if len(v) <= 40 else v[:39] + '…'} ({', '.join(n[:3])}{' ...' if len(n) > 3 else ''})"
+                     for v, n in values.items()]
             return f"{metric}: not compared, its {key} differs between runs: " + " vs ".join(parts)
     return None
 
@@ -291,24 +398,96 @@ def cell(value: Any) -> str:
 _cell = cell
 
 
-def table_rows(runs: list[RunRecord], metric: str | None) -> tuple[list[str], list[list[str]]]:
-    """The comparison as a header and string rows (shared by the text table and the report)."""
+@dataclass
+class RunTable:
+    """The per-run table: its header and rows, and the settings it shows and leaves out."""
+
+    header: list[str]
+    rows: list[list[str]]
+    settings: list[str]  # the settings shown, most telling first
+    hidden: list[str]  # settings that differ but are not shown (MAX_SETTINGS, or the width)
+    hidden_metrics: list[str] = field(default_factory=list)
+
+
+def _width(columns: list[list[str]]) -> int:
+    return sum(max(map(len, col)) for col in columns) + 2 * (len(columns) - 1)
+
+
+def run_table(runs: list[RunRecord], metric: str | None, width: int | None = TABLE_WIDTH,
+              max_settings: int = MAX_SETTINGS) -> RunTable:
+    """One row per run: id, recipe, status, the settings that explain the most differences, steps, metrics, img/s.
+
+    At most ``max_settings`` settings, most telling first (:func:`ranked_settings`;
+    ``name`` is the recipe column; arguments that come with a different
+    component are left to its name), each value cut to :data:`MAX_CELL`
+    characters; with ``width``, only as many settings and metrics as fit in
+    that many characters. The chosen metric has its final and best value,
+    the others their final value.
+    """
+    configs = [config_of(r) for r in runs]
     diff = differing_keys(runs)
+    # the recipe column names the recipe; a component's own arguments are said by its name (and counted below)
+    ranked = [k for k in ranked_settings(runs) if k != "name" and not _implied(k, configs, diff)]
+    hidden_implied = [k for k in ranked_settings(runs) if k != "name" and _implied(k, configs, diff)]
     metrics = metrics_present(runs, metric)
-    header = ["run", "recipe", "status", *diff, "steps"]
+    numbers = [summarize(r, metrics) for r in runs]
+
+    def column(title: str, cells: list[Any]) -> list[str]:
+        return [title, *(cell(c) for c in cells)]
+
+    fixed = [column("run", [r.id for r in runs]), column("recipe", [r.name for r in runs]),
+             column("status", [r.status for r in runs])]
+    steps = [column("steps", [n["steps"] for n in numbers])]
+    metric_cols: list[tuple[str, list[list[str]]]] = []
     for m in metrics:
-        header += [f"{m} final", f"{m} best"]
-    header.append("img/s")
-    rows = []
-    for run in runs:
-        config, numbers = config_of(run), summarize(run, metrics)
-        cells = [run.id, run.name, run.status, *(value_text(config[k]) if k in config else None for k in diff),
-                 numbers["steps"]]
-        for m in metrics:
-            cells += [numbers[f"{m} final"], numbers[f"{m} best"]]
-        cells.append(numbers["img_per_s"])
-        rows.append([cell(c) for c in cells])
-    return header, rows
+        cols = [column(f"{titled(m, runs)} final", [n[f"{m} final"] for n in numbers])]
+        if m == metric:
+            cols.append(column(f"{titled(m, runs)} best", [n[f"{m} best"] for n in numbers]))
+        metric_cols.append((m, cols))
+    rate = [column("img/s", [n["img_per_s"] for n in numbers])]
+    setting_cols = [(k, [k, *(short_value(c[k]) if k in c else "-" for c in configs)]) for k in ranked]
+
+    def total(settings, mets) -> int:
+        return _width(fixed + [c for _, c in settings] + steps + [c for _, cs in mets for c in cs] + rate)
+
+    shown_metrics = list(metric_cols)
+    while width and len(shown_metrics) > 1 and total(setting_cols[:1], shown_metrics) > width:
+        shown_metrics.pop()  # the chosen metric stays
+    shown: list[tuple[str, list[str]]] = []
+    for key, col in setting_cols:
+        if len(shown) >= max_settings or (width and total(shown + [(key, col)], shown_metrics) > width):
+            continue  # a narrower setting further down may still fit
+        shown.append((key, col))
+    columns = fixed + [c for _, c in shown] + steps + [c for _, cs in shown_metrics for c in cs] + rate
+    header = [c[0] for c in columns]
+    rows = [[c[i + 1] for c in columns] for i in range(len(runs))]
+    keys = [k for k, _ in shown]
+    return RunTable(header, rows, keys, [k for k in ranked if k not in keys] + hidden_implied,
+                    [m for m, _ in metric_cols if m not in dict(shown_metrics)])
+
+
+def table_rows(runs: list[RunRecord], metric: str | None) -> tuple[list[str], list[list[str]]]:
+    """The comparison as a header and string rows (the report's: no width limit)."""
+    t = run_table(runs, metric, width=None)
+    return t.header, t.rows
+
+
+def hidden_note(table: RunTable, width: int = TABLE_WIDTH) -> str | None:
+    """The line under the table naming what it leaves out, at most ``width`` characters."""
+    parts = []
+    if table.hidden:
+        n = len(table.hidden)
+        names, shown = "", 0
+        for k in table.hidden:
+            if len(names) + len(k) + 80 > width:
+                break
+            names += (", " if names else "") + k
+            shown += 1
+        more = f", ... ({n - shown} more)" if shown < n else ""
+        parts.append(f"{n} more setting{'s' if n != 1 else ''} differ: {names}{more}; gankit report RUNS lists them all")
+    if table.hidden_metrics:
+        parts.append(f"also recorded: {', '.join(table.hidden_metrics)} (--metric NAME lists one first)")
+    return "; ".join(parts) if parts else None
 
 
 def table_notes(runs: list[RunRecord], metric: str | None) -> list[str]:

@@ -40,7 +40,7 @@ def run_dir(tmp_path_factory):
                       eval={"metrics": ["swd"], "num_fake": 64, "num_real": 64, "batch_size": 16})
 
 
-def test_the_default_mode_is_standing_and_every_checkpoint_holds_its_statistics(run_dir):
+def test_the_default_mode_is_standing_and_checkpoints_hold_their_statistics(run_dir):
     from gankit.training.checkpoint import load_checkpoint
 
     assert gankit.load_recipe(run_dir / "recipe.yaml").sampling.batchnorm == "standing"
@@ -108,6 +108,17 @@ def test_g_of_z_generate_sample_grid_and_every_export_agree(run_dir, tmp_path):
             else:
                 got = rebuild_generator(out)(z[:n])
             assert (got - want[:n]).abs().max() <= 1e-5, (fmt, n)
+
+
+def test_a_checkpoint_of_a_step_that_did_not_sample_is_not_held_up(tmp_path):
+    """Statistics are stored where the step sampled (always the last); elsewhere loading estimates them."""
+    from gankit.runs.loading import load_checkpoint_generator
+    from gankit.training.checkpoint import load_checkpoint
+
+    run = train_tiny(tmp_path / "runs", train={**TINY["train"], "sample_every": 3})  # grids at 3 and 4 only
+    assert load_checkpoint(run / "checkpoints" / "last.prev.pt")["sampling"]["standing"] is None  # step 2
+    assert load_checkpoint_generator(run / "checkpoints" / "last.prev.pt").standing == "estimated"
+    assert load_checkpoint_generator(run).standing == "checkpoint"
 
 
 def test_standing_statistics_are_read_from_the_checkpoint_not_estimated_again(run_dir, tmp_path, monkeypatch):

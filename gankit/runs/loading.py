@@ -93,8 +93,9 @@ def load_generator(run_or_checkpoint: str | Path, *, ema: bool = True,
 
     G comes back in eval mode without gradients, ready to sample: ``G(z)``,
     :func:`gankit.generate` and ``gankit export``'s files give the same
-    images. Standing statistics come from the checkpoint (every checkpoint
-    of a run holds its own), or are estimated once here for a checkpoint
-    without them (an older run, or ``ema=False`` on a run with an EMA).
+    images. Standing statistics come from the checkpoint (the final one,
+    and any of a step that sampled, holds its own), or are estimated once
+    here for a checkpoint without them (a step that did not sample, an
+    older run, or ``ema=False`` on a run with an EMA).
     """
     return load_checkpoint_generator(run_or_checkpoint, ema=ema, device=device, batchnorm=batchnorm).G

@@ -203,9 +203,9 @@ class RunSampling:
         images = sampling.generate(G, z, labels, step)     # grids and evaluation at ``step``
         checkpoint["sampling"] = sampling.state(G, step, "ema")
 
-    Standing statistics are estimated once per step that samples,
-    evaluates or checkpoints (the same for all three), and the final
-    checkpoint holds them, so loading the run never estimates them again.
+    Standing statistics are estimated once per step that samples or
+    evaluates (the same for both), and that step's checkpoint holds them:
+    the final one always, so loading a finished run never estimates them.
     """
 
     def __init__(self, section: Any, seed: int):
@@ -231,8 +231,15 @@ class RunSampling:
                              standing=self.standing(G, step))
 
     def state(self, G: nn.Module, step: int, generator: str) -> dict[str, Any]:
-        """The checkpoint's ``sampling`` entry: the mode and, for ``standing``, the statistics of ``generator``."""
-        standing = self.standing(G, step)
+        """The checkpoint's ``sampling`` entry: the mode and, for ``standing``, the statistics of ``generator``.
+
+        The statistics are those this step's grid or evaluation used (the
+        last step always samples); a checkpoint at a step that did neither
+        (``train.keep_every``, a stop on Ctrl-C) is not held up estimating
+        them and stores None: loading it estimates them, the same way.
+        """
+        cached = self._cached is not None and self._cached[:2] == (id(G), step)
+        standing = self._cached[2] if cached else None
         return {"batchnorm": self.batchnorm, "generator": generator, "step": int(step),
                 "standing": None if standing is None else {k: v.detach().cpu() for k, v in standing.items()},
                 "batches": self.batches, "batch_size": self.batch_size, "seed": self.seed}

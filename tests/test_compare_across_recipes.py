@@ -90,8 +90,7 @@ def test_runs_measured_differently_or_with_losses_of_another_kind_get_panels_of_
     runs = [load_run(p) for p in three]
     metric_row, loss_row = plots.run_panels(runs, "swd")
     assert sorted(sorted(i for i, _, _ in p.lines) for p in metric_row) == [[0], [1, 2]]  # SWD at 32 vs at 16
-    assert sorted(p.title for p in metric_row) == ["swd↓: input_resolution=16, reference=digits",
-                                                   "swd↓: input_resolution=32, reference=digits"]
+    assert sorted(p.title for p in metric_row) == ["swd↓: input_resolution=16", "swd↓: input_resolution=32"]
     assert [p.title for p in loss_row] == ["loss_d (bce)", "loss_d (nonsaturating)", "loss_d (relativistic)",
                                           "loss_g (bce)", "loss_g (nonsaturating)", "loss_g (relativistic)"]
     assert all(len(p.lines) == 1 for p in loss_row)

@@ -95,8 +95,9 @@ def metric_panels(runs: list[RunRecord], metric: str) -> list[Panel]:
     if not sets:
         return [Panel(f"{name} (eval)", metric)]
     provs = [prov for prov, _ in sets.values()]
-    differing = [k for k in MATCHING_PROVENANCE
-                 if len({json.dumps(p.get(k), sort_keys=True, default=str) for p in provs}) > 1]
+    # the keys whose (shortened) values tell the panels apart: a reference set that differs only in its
+    # transform reads the same ("digits") and says nothing the resolution does not
+    differing = [k for k in MATCHING_PROVENANCE if len({_provenance_text(p, [k]) for p in provs}) > 1]
     panels = []
     for prov, by_run in sets.values():
         title = f"{name} (eval)" if len(sets) == 1 else f"{name}: {_provenance_text(prov, differing)}"

@@ -23,8 +23,9 @@ import gankit
 from gankit.recipe.load import resolved
 from gankit.runs import groups as G
 from gankit.runs import plots
-from gankit.runs.compare import (MAX_SETTINGS, config_of, differing_keys, higher_is_better, legend_labels, ranked_settings,
-                                 run_table)
+from gankit.runs.compare import MAX_SETTINGS, run_table
+from gankit.runs.direction import higher_is_better
+from gankit.runs.settings import config_of, differing_keys, legend_labels, ranked_settings
 from gankit.runs.record import RunRecord, load_run
 from gankit.runs.stats import mean_interval
 from helpers import REPO, run_cli

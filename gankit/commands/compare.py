@@ -83,7 +83,8 @@ def run(args) -> int:
     from gankit.core.errors import GankitError
     from gankit.runs import groups as G
     from gankit.runs import plots
-    from gankit.runs.compare import format_table, hidden_note, legend_labels, run_table, select_runs
+    from gankit.runs.compare import format_table, hidden_note, run_table, select_runs
+    from gankit.runs.settings import legend_labels
 
     selection = select_runs(args.runs)
     out = Path(args.out) if args.out else default_out(selection)

@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gankit.core.errors import GankitError, suggestion
-from gankit.runs.compare import (cell, config_of, differing_keys, higher_is_better, median_rate, metric_rows,
-                                 provenance_conflict, titled, value_text)
+from gankit.runs.compare import cell, median_rate, provenance_conflict
+from gankit.runs.direction import higher_is_better, metric_rows, titled
 from gankit.runs.record import RunRecord
+from gankit.runs.settings import config_of, differing_keys, value_text
 from gankit.runs.stats import Difference, Interval, difference, interval_method, mean_interval
 
 MAX_GROUP_METRICS = 3

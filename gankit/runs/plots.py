@@ -6,7 +6,7 @@ when they were measured alike (:data:`~gankit.runs.record.MATCHING_PROVENANCE`:
 SWD at 16 and at 32 pixels are two panels); losses share one only when they
 are of one kind (the recipe's ``loss.name``: BCE and hinge values are on
 different scales). Per-run curves are named by the run's short id and the
-setting that tells it apart (:func:`~gankit.runs.compare.legend_labels`); a
+setting that tells it apart (:func:`~gankit.runs.settings.legend_labels`); a
 group's curve is the mean over its finished runs at each step with a 95%
 band, which for a quantity that cannot be negative is a bootstrap (it stays
 within the values) and otherwise Student t.
@@ -23,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from gankit.runs.compare import curve, legend_labels, metrics_present, provenance_of, titled
+from gankit.runs.compare import curve, metrics_present, provenance_of
+from gankit.runs.direction import titled
 from gankit.runs.groups import Group, loss_kind
 from gankit.runs.record import MATCHING_PROVENANCE, RunRecord, number
+from gankit.runs.settings import legend_labels
 from gankit.runs.stats import mean_interval
 
 MAX_LEGEND = 12

@@ -20,7 +20,8 @@ from __future__ import annotations
 import time
 
 from gankit.runs import plots
-from gankit.runs.compare import config_of, curve, differing_keys, labels, legend_labels, table_rows, value_text
+from gankit.runs.compare import table_rows
+from gankit.runs.settings import config_of, differing_keys, labels, legend_labels, value_text
 from gankit.runs.groups import Comparison, baseline_table, describe, group_table, median_grids
 from gankit.runs.record import RunRecord
 from gankit.runs.report import CURVES, LABELS, _e, figure, head, line_plot, metrics_table

@@ -10,10 +10,10 @@ export and the public :func:`gankit.generate` all sample the same way: the
 run's ``sampling.batchnorm`` (:mod:`gankit.sampling.batchnorm`).
 """
 
-from gankit.sampling.batchnorm import (MODES, RunSampling, estimate_standing, has_batchnorm, prepare_for_sampling,
-                                       sampling_mode)
+from gankit.sampling.batchnorm import MODES, estimate_standing, has_batchnorm, prepare_for_sampling, sampling_mode
 from gankit.sampling.images import generate, generate_from, has_own_truncation, sample_labels, save_gif, save_grid
 from gankit.sampling.latents import fixed_noise, interpolation, latents, lerp, slerp, truncated_noise
+from gankit.sampling.run_sampling import RunSampling
 
 __all__ = ["MODES", "RunSampling", "estimate_standing", "fixed_noise", "generate", "generate_from",
            "has_batchnorm", "has_own_truncation", "interpolation", "latents", "lerp", "prepare_for_sampling",

@@ -77,6 +77,17 @@ def _relative(path):
         return path
 
 
+def _written(write, path, given):
+    """``write()``; a folder that cannot be written to is a user error naming the file (and --out, if not given)."""
+    from gankit.core.errors import GankitError
+
+    try:
+        return write()
+    except OSError as exc:
+        hint = "" if given else "; give --out FILE.png (and --grids FILE.png) somewhere writable"
+        raise GankitError(f"cannot write '{path}': {exc.strerror or exc}{hint}") from None
+
+
 def run(args) -> int:
     from pathlib import Path
 
@@ -99,7 +110,7 @@ def run(args) -> int:
         note = hidden_note(table)
         if note:
             print(note)
-        out = plots.plot_runs(c.runs, c.metric, out)
+        out = _written(lambda: plots.plot_runs(c.runs, c.metric, out), out, args.out)
         grids = [(label, r.samples[-1]) for label, r in zip(legend_labels(c.runs), c.runs) if r.samples]
     else:
         print(G.describe(c.groups, c.keys, c.method))
@@ -107,7 +118,7 @@ def run(args) -> int:
         if c.base is not None:
             print(f"\nbaseline: {c.base.label} (difference = group mean - baseline mean)")
             print(format_table(*G.baseline_table(c.groups, c.base, c.metrics, c.method, c.seed)))
-        out = plots.plot_groups(c.groups, c.metric, out)
+        out = _written(lambda: plots.plot_groups(c.groups, c.metric, out), out, args.out)
         grids = [(caption, r.samples[-1]) for caption, r in G.median_grids(c)]
     for note in c.notes:
         print(f"note: {note}")
@@ -115,5 +126,5 @@ def run(args) -> int:
     if grids_out is not None:
         if not grids:
             raise GankitError("--grids: none of these runs has a sample grid (samples/step_*.png)")
-        print(f"grids: {plots.grid_montage(grids, grids_out)}")
+        print(f"grids: {_written(lambda: plots.grid_montage(grids, grids_out), grids_out, args.grids)}")
     return 0

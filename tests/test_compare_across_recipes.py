@@ -89,7 +89,8 @@ def test_the_table_shows_the_settings_that_explain_most_and_counts_the_rest(thre
 
 def test_runs_measured_differently_or_with_losses_of_another_kind_get_panels_of_their_own(three):
     runs = [load_run(p) for p in three]
-    metric_row, loss_row = plots.run_panels(runs, "swd")
+    metric_row, d_row, g_row = plots.run_panels(runs, "swd")
+    loss_row = d_row + g_row
     assert sorted(sorted(i for i, _, _ in p.lines) for p in metric_row) == [[0], [1, 2]]  # SWD at 32 vs at 16
     assert sorted(p.title for p in metric_row) == ["swd↓: input_resolution=16", "swd↓: input_resolution=32"]
     assert [p.title for p in loss_row] == ["loss_d (bce)", "loss_d (nonsaturating)", "loss_d (relativistic)",
@@ -114,7 +115,8 @@ def test_sweep_plots_split_losses_by_kind_and_keep_non_negative_bands_non_negati
     bce = [run(f"b{i}", "bce", [v] * 4) for i, v in enumerate((0.01, 0.02, 3.0))]
     hinge = [run(f"h{i}", "hinge", [v] * 4) for i, v in enumerate((1.0, 1.1, 1.2))]
     groups = G.make_groups(bce + hinge, ["loss.name"])
-    (losses,) = plots.group_panels(groups, None)
+    d_row, g_row = plots.group_panels(groups, None)
+    losses = d_row + g_row
     assert [p.title for p in losses] == ["loss_d (bce) — mean, 95% band", "loss_d (hinge) — mean, 95% band",
                                          "loss_g (bce) — mean, 95% band", "loss_g (hinge) — mean, 95% band"]
     assert mean_interval([0.01, 0.02, 3.0]).low < -2  # what the band used to be

@@ -1,7 +1,7 @@
 """The plots of ``gankit compare`` and ``gankit report``, and the side-by-side sample grids.
 
 A figure is a grid of panels: one row per metric (its direction in the
-title, ``fid↓``), then a row of losses. A metric's runs share a panel only
+title, ``fid↓``), then a row for loss_d and one for loss_g. A metric's runs share a panel only
 when they were measured alike (:data:`~gankit.runs.record.MATCHING_PROVENANCE`:
 SWD at 16 and at 32 pixels are two panels); losses share one only when they
 are of one kind (the recipe's ``loss.name``: BCE and hinge values are on
@@ -176,9 +176,9 @@ def _decorate(ax, title: str, drawn: bool, what: str) -> None:
 
 
 def run_panels(runs: list[RunRecord], metric: str | None) -> list[list[Panel]]:
-    """The per-run figure's rows: the metrics (``metric`` first), then the losses."""
+    """The per-run figure's rows: the metrics (``metric`` first), then loss_d and loss_g, a panel per kind."""
     metrics = metrics_present(runs, metric)[:MAX_PLOT_METRICS] if metric else []
-    return [metric_panels(runs, m) for m in metrics] + [loss_panels(runs)]
+    return [metric_panels(runs, m) for m in metrics] + [loss_panels(runs, (key,)) for key in ("loss_d", "loss_g")]
 
 
 def plot_runs(runs: list[RunRecord], metric: str | None, out: Path | None) -> bytes | Path:
@@ -259,7 +259,7 @@ def group_panels(groups: list[Group], metric: str | None) -> list[list[Panel]]:
             title = key if len(kinds) == 1 else f"{key} ({kind})"
             losses.append(Panel(f"{title} — mean, 95% band", key, [(i, [], []) for i in members],
                                 kind if len(kinds) > 1 else None))
-    return rows + [losses]
+    return rows + [[p for p in losses if p.what == key] for key in ("loss_d", "loss_g")]
 
 
 def plot_groups(groups: list[Group], metric: str | None, out: Path | None) -> bytes | Path:

@@ -9,7 +9,7 @@
 Arguments are run directories, sweep directories or folders of runs (found
 recursively). Without groups: one row per run (its status, the ~8 settings
 that tell the most runs apart, and how many more differ, steps, final
-metrics, images/s), under 160 characters wide; the plot names each run by
+metrics, images/s), at most 150 characters wide; the plot names each run by
 its short id and the setting that tells it apart, and draws runs together
 only where they are comparable (a panel per set measured alike, and per kind
 of loss). With groups (--group-by,

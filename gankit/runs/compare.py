@@ -27,7 +27,7 @@ from gankit.runs.settings import (_implied, config_of, differing_keys, labels, r
 
 MAX_TABLE_METRICS = 4
 MAX_SETTINGS = 8  # settings the per-run table shows; the rest are counted and named under it
-TABLE_WIDTH = 150  # characters: the per-run table fits a wide terminal (and the 160)
+TABLE_WIDTH = 150  # characters: the per-run table fits a wide terminal
 
 
 @dataclass

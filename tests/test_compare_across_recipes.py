@@ -66,8 +66,16 @@ def three(tmp_path) -> list[Path]:
 def test_the_table_shows_the_settings_that_explain_most_and_counts_the_rest(three, tmp_path):
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
+    for run_dir in three:  # a skipped-metrics event, as a run without the Inception weights records: a long note
+        skipped = {"kind": "event", "step": 0, "event": "metrics_skipped", "metrics": ["fid", "is", "kid"],
+                   "reason": "the Inception weights are not on this machine and cannot be downloaded (offline?)",
+                   "fill_in": f"gankit eval {run_dir} --log"}
+        with (run_dir / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps(skipped) + "\n")
     result = run_cli("compare", *map(str, three), cwd=elsewhere)
     assert result.returncode == 0, result.stderr
+    assert all(len(line) < 160 for line in result.stdout.splitlines()), result.stdout  # notes wrap like the table
+    assert "note: fid, is, kid were skipped in 3 run(s)" in result.stdout
     lines = result.stdout.splitlines()
     table = lines[:5]
     assert all(len(line) < 160 for line in table), max(map(len, table))

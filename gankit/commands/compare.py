@@ -89,12 +89,13 @@ def _written(write, path, given):
 
 
 def run(args) -> int:
+    import textwrap
     from pathlib import Path
 
     from gankit.core.errors import GankitError
     from gankit.runs import groups as G
     from gankit.runs import plots
-    from gankit.runs.compare import format_table, hidden_note, run_table, select_runs
+    from gankit.runs.compare import TABLE_WIDTH, format_table, hidden_note, run_table, select_runs
     from gankit.runs.settings import legend_labels
 
     selection = select_runs(args.runs)
@@ -120,8 +121,9 @@ def run(args) -> int:
             print(format_table(*G.baseline_table(c.groups, c.base, c.metrics, c.method, c.seed)))
         out = _written(lambda: plots.plot_groups(c.groups, c.metric, out), out, args.out)
         grids = [(caption, r.samples[-1]) for caption, r in G.median_grids(c)]
-    for note in c.notes:
-        print(f"note: {note}")
+    for note in c.notes:  # wrapped like the table: a note names runs and commands, often past 150 characters
+        print(textwrap.fill(f"note: {note}", TABLE_WIDTH, subsequent_indent="      ", break_long_words=False,
+                            break_on_hyphens=False))
     print(f"\nplot: {out}")
     if grids_out is not None:
         if not grids:

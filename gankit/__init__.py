@@ -41,11 +41,11 @@ def train(recipe, **kwargs):
     return _train(recipe, **kwargs)
 
 
-def load_generator(run_or_checkpoint, *, ema=True, device="cpu"):
-    """A run's (or checkpoint's) generator, in eval mode; see :func:`gankit.runs.loading.load_generator`."""
+def load_generator(run_or_checkpoint, *, ema=True, device="cpu", batchnorm=None):
+    """A run's (or checkpoint's) generator, ready to sample; see :func:`gankit.runs.loading.load_generator`."""
     from gankit.runs.loading import load_generator as _load
 
-    return _load(run_or_checkpoint, ema=ema, device=device)
+    return _load(run_or_checkpoint, ema=ema, device=device, batchnorm=batchnorm)
 
 
 def generate(G, n, seed=0, labels=None, truncation=None, batch_size=256):

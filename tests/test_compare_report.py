@@ -82,7 +82,7 @@ def test_compare_reports_final_and_best_fid(two_runs, tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     header = re.split(r"\s{2,}", lines[0].strip())
     rows = [re.split(r"\s{2,}", line.strip()) for line in lines[2:4]]
-    fid_final, fid_best = header.index("fid final"), header.index("fid best")
+    fid_final, fid_best = header.index("fid↓ final"), header.index("fid↓ best")
     assert [(r[fid_final], r[fid_best]) for r in rows] == [("90", "80"), ("91", "81")]
 
 

@@ -125,8 +125,9 @@ def test_compare_a_folder_names_runs_by_their_settings(runs, tmp_path):
     assert code == 0, err
     header = text.splitlines()[0].split()
     assert header[:3] == ["run", "recipe", "status"] and "loss.name" in header
-    assert any(h.startswith("swd") for h in header)  # the default metric (the first every run has), budget named
+    assert any(h.startswith("swd") and h.endswith("↓") for h in header)  # the default metric, budget named, ↓
     assert not any(h.startswith("fid") for h in header)
+    assert "loss.fake_label" not in header  # BCE's own argument: loss.name says it (counted under the table)
     assert "fid, kid were skipped in 1 run(s) (no Inception weights); fill them in with: gankit eval RUN_DIR " \
            "--all-checkpoints --log" in text
     assert labels([load_run(run_dir(runs, w)) for w in "ab"]) == ["loss.name=bce", "loss.name=hinge"]
@@ -158,7 +159,7 @@ def test_numbers_measured_differently_are_not_compared(runs, tmp_path):
     code, text, _ = run_gankit("compare", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "c.png")
     assert code == 0 and "swd: not compared, its num_fake differs between runs: 64" in text
     code, text, _ = run_gankit("compare", tmp_path, "--group-by", "loss.name", "--out", tmp_path / "c.png")
-    assert code == 0 and "swd mean" not in text and "num_fake differs" in text
+    assert code == 0 and "swd↓ mean" not in text and "swd↓ final" not in text and "num_fake differs" in text
     code, _, err = run_gankit("compare", tmp_path, "--group-by", "loss.name", "--metric", "swd",
                               "--out", tmp_path / "c.png")
     assert code == 2 and "num_fake differs" in err

@@ -62,6 +62,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, help="images per extractor pass")
     parser.add_argument("--seed", type=int, help="evaluation seed (latents, subsets)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--batchnorm", choices=("running", "standing", "batch"),
+                        help="the generator's BatchNorm when sampling (default: its run's sampling.batchnorm)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
 
 
@@ -175,7 +177,7 @@ def _checkpoints(args, device, log, host, world):
     results, notices, evaluator, first = [], [], None, None
     measured: dict = {}  # step -> checkpoint: last.pt is often the same weights as the last kept step_*.pt
     for path in checkpoints_to_measure(args):
-        loaded = load_checkpoint_generator(path, device=device)
+        loaded = load_checkpoint_generator(path, device=device, batchnorm=args.batchnorm)
         step = loaded.checkpoint.get("step")
         if step in measured:
             log(f"{path}: step {step}, measured already as {measured[step].name}")
@@ -193,6 +195,7 @@ def _checkpoints(args, device, log, host, world):
         for row in rows:
             row["checkpoint"] = str(path)
             row["logged_by"] = "gankit eval"
+            row["batchnorm"] = loaded.batchnorm  # G sampled in its run's sampling.batchnorm (gankit.sampling)
         results.append((loaded, rows))
     return results, notices, first, evaluator.skipped if evaluator is not None else {}
 
@@ -256,6 +259,8 @@ def run(args) -> int:
         raise GankitError("give a run directory (or checkpoint) or --real/--fake folders, not both")
     if (args.log or args.all_checkpoints or args.checkpoint) and not (args.run or args.checkpoint):
         raise GankitError("--log, --checkpoint and --all-checkpoints measure a run: give its directory")
+    if args.batchnorm and not (args.run or args.checkpoint):
+        raise GankitError("--batchnorm sets how a run's generator samples: give its directory (folders hold images)")
     host = get_host()
     world, device = join_world(args.device)
     try:

@@ -159,6 +159,17 @@ class EvalSection(Section):
     seed: int = 0  # evaluation's own random streams: latents, real subset, KID subsets, SWD patches
 
 
+class SamplingSection(Section):
+    """How G makes images: its grids, evaluations, ``gankit sample``, exports (gankit.sampling.batchnorm)."""
+
+    # BatchNorm in G: standing (statistics re-estimated over standing_batches batches of z once, at the end of
+    # training, and stored in the checkpoint; BigGAN), running (those training accumulated: eval mode), or batch
+    # (each batch's own, as the PyTorch DCGAN tutorial samples: an image then depends on the rest of its batch)
+    batchnorm: Literal["running", "standing", "batch"] = "standing"
+    standing_batches: PositiveInt = 16  # batches of z the standing statistics average (BigGAN: 16)
+    standing_batch_size: int = Field(64, ge=2)  # latents per such batch
+
+
 class WandbSection(Section):
     """Weights & Biases: one wandb run per gankit run, its files under <run dir>/wandb/."""
 
@@ -205,6 +216,7 @@ class Recipe(Section):
     train: TrainSection = Field(default_factory=TrainSection)
     health: HealthSection = Field(default_factory=HealthSection)  # non-finite values and alerts
     eval: EvalSection = Field(default_factory=EvalSection)
+    sampling: SamplingSection = Field(default_factory=SamplingSection)  # BatchNorm when G samples
     log: LogSection = Field(default_factory=LogSection)
     # Written by gankit into a run's recipe.yaml (versions, overrides); ignored when read back.
     gankit: dict[str, Any] | None = None

@@ -26,7 +26,7 @@ from gankit.core.plugins import get_host
 from gankit.nn.conditional import class_grid_labels, num_classes
 from gankit.recipe.build import (build_augment, build_dataset, build_loss, build_regularizers, resolve_device)
 from gankit.recipe.schema import Recipe
-from gankit.sampling import fixed_noise
+from gankit.sampling import RunSampling, fixed_noise
 from gankit.rundir.checkpoint import find_checkpoint, load_checkpoint, load_state, remove_stale_temporaries
 from gankit.rundir.layout import (RunLock, copy_plugins, create_run_dir, previous_provenance, provenance,
                                   remove_stale_files, write_recipe)
@@ -57,6 +57,7 @@ class Job:
     monitor: HealthMonitor  # the alerts
     total_steps: int  # the run's length in G updates
     grid: tuple[torch.Tensor, torch.Tensor | None]  # the fixed-noise grid's latents and labels (None: unconditional)
+    sampling: RunSampling  # the recipe's sampling.batchnorm for grids, evaluations and checkpoints
     evaluator: Any = None  # gankit.eval.evaluator.Evaluator when eval.metrics lists any
     run_dir: Path | None = None
     info: dict[str, Any] = field(default_factory=dict)  # provenance: the recipe.yaml's gankit: key
@@ -172,10 +173,13 @@ def assemble(recipe, *, source: str | None = None, overrides: list[str] = (), re
                        across_ranks=world.mean if world.distributed else None)
     feeder = Feeder(r, dataset, world, device, lambda sampler: build_batches(r, dataset, sampler, device, streams.loader),
                     num_classes(players.G) or num_classes(players.D))
-    state = RunState(players, gan_step, feeder, streams, world, NonFinitePolicy(r.health), recipe=r)
+    sampling = RunSampling(r.sampling, r.seed)
+    state = RunState(players, gan_step, feeder, streams, world, NonFinitePolicy(r.health), recipe=r,
+                     sampling=sampling)
     job = Job(r, world, device, players, gan_step, feeder, state, Scheduled(r, players, gan_step, get_host().registry),
               HealthMonitor(r.health, device, lambda: reference_images(dataset, r.train.num_samples)),
-              run_length(r.train, feeder.batches_per_epoch), fixed_grid(players.G, r.train.num_samples, r.seed, device))
+              run_length(r.train, feeder.batches_per_epoch), fixed_grid(players.G, r.train.num_samples, r.seed, device),
+              sampling)
     if r.eval.metrics:  # every rank: evaluation is shared among them
         from gankit.eval.evaluator import Evaluator
 

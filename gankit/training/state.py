@@ -171,9 +171,10 @@ def _restore(part: Any, state: Any, what: str, where: str) -> None:
 class RunState:
     """Everything resumable of one run, and the one place that writes and reads it (see the module doc)."""
 
-    def __init__(self, players, gan_step, feeder, streams: Streams, world, nonfinite, *, recipe):
+    def __init__(self, players, gan_step, feeder, streams: Streams, world, nonfinite, *, recipe, sampling=None):
         self.players, self.gan_step, self.feeder, self.streams = players, gan_step, feeder, streams
         self.world, self.nonfinite, self.recipe = world, nonfinite, recipe
+        self.sampling = sampling  # gankit.sampling.RunSampling: the mode (and standing statistics) G is loaded in
         self.counters = Counters()
         self.run_id = ""
 
@@ -197,6 +198,9 @@ class RunState:
             "rng": rng[0],  # rank 0's (the only one without torchrun)
             **({"world_size": self.world.size, "rng_ranks": rng} if self.world.distributed else {}),
             **self.nonfinite.state_dict(),
+            **({"sampling": self.sampling.state(self.players.sampler, c.step,
+                                                "ema" if self.players.ema is not None else "raw")}
+               if self.sampling is not None else {}),
         }
 
     def load_state_dict(self, ck: dict[str, Any], where: str) -> None:

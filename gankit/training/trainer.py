@@ -34,7 +34,7 @@ from gankit.core.errors import DataError, GankitError
 from gankit.nn.conditional import num_classes
 from gankit.rundir.checkpoint import atomic_save, copy_checkpoint, remove_stale_temporaries
 from gankit.rundir.metrics import higher_is_better
-from gankit.sampling import generate_from, save_grid
+from gankit.sampling import save_grid
 from gankit.training import speed
 from gankit.training.assemble import assemble
 from gankit.training.distributed import resume_command
@@ -211,7 +211,7 @@ class Trainer:
     def save_samples(self) -> None:
         job, step = self.job, self.job.counters.step
         z, labels = job.grid
-        images = generate_from(job.players.sampler, z, labels=labels)
+        images = job.sampling.generate(job.players.sampler, z, labels, step)
         path = job.run_dir / "samples" / f"step_{step:07d}.png"
         nrow = len(labels) // num_classes(job.players.G) if labels is not None else None
         try:
@@ -226,10 +226,14 @@ class Trainer:
         job, c = self.job, self.job.counters
         G, classes = job.players.sampler, num_classes(job.players.G)
         # A conditional G is evaluated over every class in turn, told which (per-class metrics read the labels).
-        rows = job.evaluator.evaluate(lambda z, labels=None: generate_from(G, z, labels), G.nz, c.step,
+        def images(z, labels=None):
+            return job.sampling.generate(G, z, labels, c.step)
+
+        rows = job.evaluator.evaluate(images, G.nz, c.step,
                                       generator="ema" if job.players.ema is not None else "raw", share=job.world,
                                       classes=classes)
         for row in rows:
+            row["batchnorm"] = job.sampling.batchnorm
             if classes is not None:
                 row["classes"] = classes
         improved = self._new_best(rows)  # rows come back on rank 0 only

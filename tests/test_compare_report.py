@@ -66,7 +66,7 @@ def test_compare_prints_what_differs_and_plots(two_runs, tmp_path, capsys):
         assert row[1] == "tiny" and row[2] == "finished" and ngf in row and "4" in row  # 4 steps
         assert float(row[-1]) > 0  # images per second
     with Image.open(out) as im:
-        assert im.format == "PNG" and im.width > 600
+        assert im.format == "PNG" and im.width >= 400  # a column of panels: swd (measured offline), loss_d, loss_g
         pixels = np.asarray(im.convert("RGB"))
     assert pixels.std() > 10  # not a blank canvas
 

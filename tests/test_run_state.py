@@ -144,7 +144,7 @@ def evaluated(tiny, monkeypatch):
         def __init__(self, recipe, device, dataset, **kwargs):
             pass
 
-        def prepare(self):
+        def prepare(self, conditional=False):
             return []
 
         def due(self, step):

@@ -63,14 +63,18 @@ def test_stylegan2_samples_with_its_own_truncation(tmp_path):
 
 
 def test_r3gan_schedules_set_every_value_from_the_images_seen(tmp_path):
-    ck = load_checkpoint(train(validate(tiny_family("r3gan_tiny", tmp_path / "runs"))))
+    recipe = tiny_family("r3gan_tiny", tmp_path / "runs")
+    ck = load_checkpoint(train(validate(recipe)))
     seen = ck["images_seen"] - 8  # the last step's values were set before its 8 images
     import gankit as gk
 
-    cosine = gk.registry("schedules").build("cosine", base_value=0.9, final_value=0.99, total_nimg=20000)
-    assert ck["optim_g"]["param_groups"][0]["betas"][1] == pytest.approx(cosine(seen), rel=1e-12)
-    assert ck["augment_state"]["p"] == pytest.approx(
-        gk.registry("schedules").build("cosine", base_value=0, final_value=0.55, total_nimg=20000)(seen), rel=1e-12)
+    def scheduled(target):  # the recipe's own schedule for target, at `seen` images
+        spec = next(s for s in recipe["schedules"] if target in s["target"])
+        args = {k: v for k, v in spec.items() if k not in ("name", "target")}
+        return gk.registry("schedules").build("cosine", **args)(seen)
+
+    assert ck["optim_g"]["param_groups"][0]["betas"][1] == pytest.approx(scheduled("optim.g.betas.1"), rel=1e-12)
+    assert ck["augment_state"]["p"] == pytest.approx(scheduled("augment.p"), rel=1e-12)
 
 
 def test_validate_shows_r3gans_five_schedules():

@@ -68,3 +68,37 @@ def _target_problems(recipe, target: str, host) -> list[str]:
         if "betas" not in spec.args and spec.name not in ("adam", "adamw"):
             return [f"'{target}': optimizer '{spec.name}' has no betas"]
     return []
+
+
+def schedule_warnings(recipe) -> list[str]:
+    """Schedules that end (``total_nimg``) before the run does, one warning per end point.
+
+    Past ``total_nimg`` a schedule holds its final value, so a run longer than its schedules trains the
+    rest of the way at fixed values, usually because ``train.steps`` was raised and the schedules were not.
+    The run's length is ``train.steps`` × ``train.d_steps`` × ``data.batch_size`` images on one process
+    (under torchrun every process adds its batch, so the run is longer still). A recipe with
+    ``train.epochs`` alone is not checked: its length depends on the dataset, which validation does not read.
+    """
+    t = recipe.train
+    if not t.steps:
+        return []
+    per_step = t.d_steps * recipe.data.batch_size
+    run = t.steps * per_step
+    how = f"train.steps {t.steps:,} × data.batch_size {recipe.data.batch_size}" + (
+        f" × train.d_steps {t.d_steps}" if t.d_steps > 1 else "")
+    short: dict[float, list[int]] = {}  # total_nimg -> the schedules that end there
+    for i, spec in enumerate(recipe.schedules):
+        total = spec.args.get("total_nimg")
+        if isinstance(total, (int, float)) and not isinstance(total, bool) and total < run:
+            short.setdefault(float(total), []).append(i)
+    warnings = []
+    for total, indices in short.items():
+        names = ", ".join(f"schedules.{i} ({', '.join(recipe.schedules[i].targets)})" for i in indices)
+        one = len(indices) == 1
+        warnings.append(
+            f"{names} {'ends' if one else 'end'} at total_nimg {total:,.0f} images, but the run is {run:,} "
+            f"images ({how}): {'its final value is' if one else 'their final values are'} held flat for the "
+            f"last {1 - total / run:.0%} of the run, from step {int(total // per_step) + 1:,}. To anneal over the "
+            f"whole run, set total_nimg: {run} (e.g. schedules.{indices[0]}.total_nimg={run}); if holding the "
+            "final value is intended, ignore this.")
+    return warnings

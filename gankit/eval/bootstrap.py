@@ -58,13 +58,14 @@ def _centred(x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
     return mean, (x - mean) * (w / (n - 1)).sqrt()[:, None]
 
 
-def frechet_weighted(real: Tensor, w_real: Tensor, fake: Tensor, w_fake: Tensor) -> float:
-    """The Fréchet distance between Gaussians fitted to rows drawn ``w`` times each, in float64.
+def frechet_weighted(real: Tensor, w_real: Tensor, fake: Tensor, w_fake: Tensor, *, exact: bool = False) -> float:
+    """The Fréchet distance between Gaussians fitted to rows drawn ``w`` times each (float64 moments).
 
     ``tr √(Σ_r Σ_f)`` is the sum of the singular values of ``A_r A_fᵀ`` (``Σ = Aᵀ A``; the nonzero
     eigenvalues of ``Σ_r Σ_f`` are those of ``(A_r A_fᵀ)(A_r A_fᵀ)ᵀ``): the cheap form when a side has
     no more rows than dimensions (its covariance is singular). Otherwise ``Σ_r = L Lᵀ`` (Cholesky) and
-    the eigenvalues of the symmetric ``Lᵀ Σ_f L``.
+    the eigenvalues of the symmetric ``Lᵀ Σ_f L``, in float32 unless ``exact`` (a reported value, not a
+    resample: all in float64).
     """
     mu_r, a = _centred(real, w_real)
     mu_f, b = _centred(fake, w_fake)
@@ -72,8 +73,9 @@ def frechet_weighted(real: Tensor, w_real: Tensor, fake: Tensor, w_fake: Tensor)
     nuclear = None
     if min(a.shape[0], b.shape[0]) > a.shape[1]:
         try:  # full rank: float32 but for the Cholesky factor (Inception's covariances are ill-conditioned)
-            af, bf = a.float(), b.float()
-            lower = torch.linalg.cholesky((af.T @ af).double()).float()
+            dtype = torch.float64 if exact else torch.float32
+            af, bf = a.to(dtype), b.to(dtype)
+            lower = torch.linalg.cholesky((af.T @ af).double()).to(dtype)
             middle = lower.T @ (bf.T @ bf) @ lower
             nuclear = float(torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().double().sum())
         except RuntimeError:  # numerically singular after all
@@ -94,6 +96,19 @@ def frechet_interval(real: Tensor, fake: Tensor, resamples: int, seed: int,
     real, fake = real.to(device), fake.to(device)
     return percentiles([frechet_weighted(real, w_real[b].to(device), fake, w_fake[b].to(device))
                         for b in range(resamples)])
+
+
+def frechet_resamples_by_class(groups: list[tuple[Tensor, Tensor]], resamples: int, seed: int,
+                               device: torch.device | str = "cpu") -> np.ndarray:
+    """(classes, resamples) Fréchet distances, each class's real and generated features resampled within
+    the class (a stratified bootstrap: an evaluation fixes how many images each class has)."""
+    g = torch_generator(seed, "bootstrap")
+    out = np.empty((len(groups), resamples))
+    for c, (real, fake) in enumerate(groups):
+        w_real, w_fake = counts(real.shape[0], resamples, g), counts(fake.shape[0], resamples, g)
+        real, fake = real.to(device), fake.to(device)
+        out[c] = [frechet_weighted(real, w_real[b].to(device), fake, w_fake[b].to(device)) for b in range(resamples)]
+    return out
 
 
 def _kernel(x: Tensor, y: Tensor) -> Tensor:

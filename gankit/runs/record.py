@@ -33,7 +33,8 @@ from gankit.core.errors import GankitError
 # Metrics where larger is better; the rest (fid, kid, swd, ...) are better when smaller.
 HIGHER_IS_BETTER = {"is", "inception_score", "precision", "recall", "density", "coverage"}
 # Keys of an eval row that are not provenance (they change with every evaluation).
-ROW_KEYS = {"kind", "step", "time", "metric", "value", "std", "eval_seconds", "ci_low", "ci_high", "ci_seconds"}
+ROW_KEYS = {"kind", "step", "time", "metric", "value", "std", "eval_seconds", "feature_seconds",
+            "ci_low", "ci_high", "ci_seconds"}
 # The provenance that must match for two runs' values of a metric to be compared or pooled.
 MATCHING_PROVENANCE = ("feature_extractor", "weights_sha256", "input_resolution", "resize",
                        "num_real", "num_fake", "reference")

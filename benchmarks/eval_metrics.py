@@ -16,7 +16,8 @@ In one run, on this machine's CPU (or --device):
 3. per-class FID's interval (``--classes`` classes, ``--n`` / classes images each side per class,
    2048-d, resampled within each class) against the same Inception feature pass.
 
-``--per-image-ms INCEPTION DINOV2`` skips (1) and uses figures from an earlier run of (1) instead.
+``--per-image-ms INCEPTION DINOV2`` skips (1) and uses figures from an earlier run of (1) instead;
+``--intervals`` picks which of (2) and (3) to time.
 """
 
 from __future__ import annotations
@@ -77,8 +78,11 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=10, help="classes for per-class FID's interval")
     parser.add_argument("--per-image-ms", type=float, nargs=2, metavar=("INCEPTION", "DINOV2"),
                         help="skip the extractor timing; use these per-image costs (ms) from an earlier run")
+    parser.add_argument("--intervals", default="fid,kid,fd_dinov2,fid_per_class",
+                        help="which intervals to time (comma-separated)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    wanted = set(args.intervals.split(","))
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
 
@@ -99,6 +103,8 @@ def main() -> None:
                                   ("fd_dinov2", "frechet", 1024, s_dinov2),
                                   (f"fid_per_class ({args.classes} classes)", f"per_class:{args.classes}", 2048,
                                    s_inception)):
+        if name.split(" ")[0] not in wanted:
+            continue
         spent = interval_seconds(kind, args.n, d, args.resamples)
         feature_pass = pass_s * args.n
         print(f"{name} interval: {spent:.1f} s for {args.resamples} resamples of {args.n} + {args.n} {d}-d features; "

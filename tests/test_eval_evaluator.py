@@ -225,7 +225,7 @@ def test_gankit_eval_checkpoint_measures_the_runs_generator(env, capsys):
         assert row["generator"] == "raw" and row["reference"]["dataset"] == "digits"
     assert out["rows"][0]["feature_extractor"] == "tiny"  # the run's recipe chose it; its plugin is loaded
     assert main(["eval", str(run_dir), "--metrics", "fid"]) == 0  # the text table
-    assert capsys.readouterr().out.startswith("fid ")
+    assert capsys.readouterr().out.startswith("fid60_r80 ")  # named with its budget (eval.num_fake: 60)
 
 
 def test_gankit_eval_usage_mistakes_are_clear(env, capsys):

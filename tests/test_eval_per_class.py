@@ -146,6 +146,7 @@ def test_a_conditional_run_records_every_class(tiny, write_recipe, tmp_path, mon
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     per_class = [r for r in rows if r.get("metric") == "fid_per_class"][-1]
     assert sorted(per_class["per_class"], key=int) == [str(c) for c in range(10)] and per_class["classes"] == 10
+    assert per_class["ci_low"] < per_class["ci_high"] and per_class["ci_resamples"] == 10
     fid = [r for r in rows if r.get("metric") == "fid"][-1]
     assert fid["ci_low"] < fid["value"] < fid["ci_high"] and fid["budget_name"] == "fid100_r300"
     assert "fid100_r300 = " in done.stderr + done.stdout and "fid_per_class100_r300 = " in done.stderr + done.stdout

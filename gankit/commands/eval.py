@@ -57,7 +57,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--inception-weights", metavar="FILE", help="Inception weights file to use")
     parser.add_argument("--dinov2-weights", metavar="FILE", help="DINOv2 ViT-L/14 weights file (fd_dinov2)")
     parser.add_argument("--bootstrap-resamples", type=int, metavar="N",
-                        help="resamples for the 95%% interval of FID, KID, FD-DINOv2 (0: none; default 50)")
+                        help="resamples for the 95%% interval of FID, KID, FD-DINOv2, per-class FID "
+                             "(0: none; default 50)")
     parser.add_argument("--cache-dir", metavar="DIR", help="reference-features cache folder")
     parser.add_argument("--batch-size", type=int, help="images per extractor pass")
     parser.add_argument("--seed", type=int, help="evaluation seed (latents, subsets)")
@@ -213,7 +214,7 @@ def _log_rows(results, recipe, run_dir: Path) -> None:
 
 
 def _print_table(rows, step=None, checkpoint=None) -> None:
-    from gankit.eval.rows import shown_name, value_text
+    from gankit.eval.rows import interval_cost, shown_name, value_text
 
     if checkpoint is not None:
         print(f"{checkpoint} (step {step}):")
@@ -240,10 +241,8 @@ def _print_table(rows, step=None, checkpoint=None) -> None:
                   f"input {row['input_resolution']}, resize {row['resize']}, antialias {row['antialias']}")
         ci = next((row for row in rows if row.get("ci_low") is not None), None)
         if ci is not None:
-            spent = sum(row.get("ci_seconds") or 0 for row in rows)
-            share = f", {100 * spent / r['eval_seconds']:.1f}% of this evaluation" if r.get("eval_seconds") else ""
             print(f"[intervals]: 95% {ci['ci_method']}, {ci['ci_resamples']} resamples, seed {ci['ci_seed']} "
-                  f"(stream '{ci['ci_stream']}'); they took {spent:.2f} s{share}")
+                  f"(stream '{ci['ci_stream']}'); {interval_cost(rows)}")
 
 
 def run(args) -> int:

@@ -13,8 +13,10 @@ fewer images is larger on average, whatever the interval says).
   square root from a symmetric eigenproblem or, with fewer drawn images than dimensions, from the
   singular values of an images x images product; several times cheaper than the general
   ``eigvals`` torchmetrics uses). In float64, as torchmetrics keeps its sums (with fewer images
-  than dimensions float32 moves the near-zero eigenvalues enough to shift FID by 1e-4), but for
-  the covariances' products when both are of full rank, where float32 errs by ~1e-7 relative.
+  than dimensions float32 moves the near-zero eigenvalues enough to shift FID by 1e-4), but when
+  both covariances are of full rank: there the products and the eigenvalues are float32 (about
+  1e-6 relative, far inside any interval's width; the row's value itself is torchmetrics'), the
+  Cholesky factor float64. Per resample that is ~2 n d² + 4 d³ floating-point operations.
 - **KID**: KID averages the unbiased MMD² over random subsets; its expectation is the unbiased MMD²
   of all the features, which the resamples recompute exactly from the kernel matrices, built once
   in blocks: with counts ``w``, ``Σ_{i≠j} k(x_i*, x_j*) = wᵀKw − wᵀ diag(K)`` (pairs of distinct
@@ -56,24 +58,26 @@ def _centred(x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
     return mean, (x - mean) * (w / (n - 1)).sqrt()[:, None]
 
 
-def frechet_weighted(real: Tensor, w_real: Tensor, fake: Tensor, w_fake: Tensor) -> float:
-    """The Fréchet distance between Gaussians fitted to rows drawn ``w`` times each, in float64.
+def frechet_weighted(real: Tensor, w_real: Tensor, fake: Tensor, w_fake: Tensor, *, exact: bool = False) -> float:
+    """The Fréchet distance between Gaussians fitted to rows drawn ``w`` times each (float64 moments).
 
     ``tr √(Σ_r Σ_f)`` is the sum of the singular values of ``A_r A_fᵀ`` (``Σ = Aᵀ A``; the nonzero
     eigenvalues of ``Σ_r Σ_f`` are those of ``(A_r A_fᵀ)(A_r A_fᵀ)ᵀ``): the cheap form when a side has
     no more rows than dimensions (its covariance is singular). Otherwise ``Σ_r = L Lᵀ`` (Cholesky) and
-    the eigenvalues of the symmetric ``Lᵀ Σ_f L``.
+    the eigenvalues of the symmetric ``Lᵀ Σ_f L``, in float32 unless ``exact`` (a reported value, not a
+    resample: all in float64).
     """
     mu_r, a = _centred(real, w_real)
     mu_f, b = _centred(fake, w_fake)
     traces = float((a * a).sum() + (b * b).sum())
     nuclear = None
     if min(a.shape[0], b.shape[0]) > a.shape[1]:
-        try:  # full rank: the covariances' products in float32 (the costly part, n d²), the rest in float64
-            af, bf = a.float(), b.float()
-            lower = torch.linalg.cholesky((af.T @ af).double())
-            middle = lower.T @ (bf.T @ bf).double() @ lower
-            nuclear = float(torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum())
+        try:  # full rank: float32 but for the Cholesky factor (Inception's covariances are ill-conditioned)
+            dtype = torch.float64 if exact else torch.float32
+            af, bf = a.to(dtype), b.to(dtype)
+            lower = torch.linalg.cholesky((af.T @ af).double()).to(dtype)
+            middle = lower.T @ (bf.T @ bf) @ lower
+            nuclear = float(torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().double().sum())
         except RuntimeError:  # numerically singular after all
             nuclear = None
     if nuclear is None:
@@ -92,6 +96,19 @@ def frechet_interval(real: Tensor, fake: Tensor, resamples: int, seed: int,
     real, fake = real.to(device), fake.to(device)
     return percentiles([frechet_weighted(real, w_real[b].to(device), fake, w_fake[b].to(device))
                         for b in range(resamples)])
+
+
+def frechet_resamples_by_class(groups: list[tuple[Tensor, Tensor]], resamples: int, seed: int,
+                               device: torch.device | str = "cpu") -> np.ndarray:
+    """(classes, resamples) Fréchet distances, each class's real and generated features resampled within
+    the class (a stratified bootstrap: an evaluation fixes how many images each class has)."""
+    g = torch_generator(seed, "bootstrap")
+    out = np.empty((len(groups), resamples))
+    for c, (real, fake) in enumerate(groups):
+        w_real, w_fake = counts(real.shape[0], resamples, g), counts(fake.shape[0], resamples, g)
+        real, fake = real.to(device), fake.to(device)
+        out[c] = [frechet_weighted(real, w_real[b].to(device), fake, w_fake[b].to(device)) for b in range(resamples)]
+    return out
 
 
 def _kernel(x: Tensor, y: Tensor) -> Tensor:

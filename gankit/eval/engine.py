@@ -273,7 +273,7 @@ class Engine:
         if labelled and fakes.labels(0, 1, 1) is None:
             raise EvalError(f"{', '.join(labelled)} needs the classes of the generated images: measure a "
                             "class-conditional generator (a run or checkpoint), not an image folder")
-        started = time.monotonic()
+        started, passed = time.monotonic(), self._feature_seconds()
         real = self.real.ensure(ref, share)
 
         def outputs(index: int, batch: Tensor) -> dict[str, Tensor]:
@@ -292,9 +292,14 @@ class Engine:
         for m in metrics:
             m.reset_fake()
         elapsed = round(time.monotonic() - started, 3)
+        feature = round(self._feature_seconds() - passed, 3)  # real images too when not cached
         for row in rows:
-            row["eval_seconds"] = elapsed
+            row["eval_seconds"], row["feature_seconds"] = elapsed, feature
         return rows
+
+    def _feature_seconds(self) -> float:
+        """Seconds spent so far in this engine's extractors (this process)."""
+        return sum(getattr(e, "seconds", 0.0) for e in self.extractors.values())
 
     def _rows(self, ref: Reference, fakes: Fakes, step, real: dict[str, Any], n_fake: int, share: Share):
         common = {

@@ -24,6 +24,7 @@ logits for IS).
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import torch
@@ -94,7 +95,8 @@ class Extractor:
 
     ``extract(images)`` takes uint8 images and returns ``{"features": (N, d)}``
     (plus ``"logits"`` for Inception), float32 on the CPU. ``images_seen``
-    counts images passed through the network (tests check cache hits with it).
+    counts images passed through the network (tests check cache hits with it),
+    ``seconds`` the wall time spent in ``extract`` (the feature pass the intervals' cost is told against).
     """
 
     def __init__(
@@ -128,6 +130,7 @@ class Extractor:
         self.preprocessing = preprocessing  # what else happens before the network (scaling, normalisation, ...)
         self.rgb = rgb  # replicate grey images to RGB first (as PIL's convert("RGB"), which torch-fidelity uses)
         self.images_seen = 0
+        self.seconds = 0.0
 
     @torch.no_grad()
     def extract(self, images: Tensor) -> dict[str, Tensor]:
@@ -135,6 +138,7 @@ class Extractor:
             raise TypeError(f"feature extractors take uint8 images, got {images.dtype}")
         if self.rgb and images.shape[1] == 1:
             images = images.expand(-1, 3, -1, -1)
+        started = time.perf_counter()
         out = self.module(images.to(self.device))
         self.images_seen += images.shape[0]
         if isinstance(out, Tensor):
@@ -146,7 +150,9 @@ class Extractor:
                 f"feature extractor '{self.name}' must return an (N, d) tensor or a dict with 'features', "
                 f"got {type(out).__name__}"
             )
-        return {k: v.reshape(images.shape[0], -1).float().cpu() for k, v in out.items()}
+        out = {k: v.reshape(images.shape[0], -1).float().cpu() for k, v in out.items()}  # .cpu() waits for the GPU
+        self.seconds += time.perf_counter() - started
+        return out
 
     def provenance(self) -> dict[str, Any]:
         """The fields every row measured with this extractor carries."""

@@ -54,3 +54,15 @@ def value_text(row: dict[str, Any], digits: int = 4) -> str:
     if row.get("ci_low") is not None and row.get("ci_high") is not None:
         text += f" [{row['ci_low']:.{digits}g}, {row['ci_high']:.{digits}g}]"
     return text
+
+
+def interval_cost(rows: list[dict[str, Any]]) -> str:
+    """``"the intervals took 0.84 s, 2.1% of the feature pass (40.3 s)"``: what one evaluation's intervals cost
+    against the time its images spent in the feature extractors (generated ones; real ones when not cached)."""
+    spent = sum(row.get("ci_seconds") or 0 for row in rows)
+    passes = {row.get("feature_seconds") for row in rows} - {None}  # one evaluation: the same on every row
+    text = f"the intervals took {spent:.2f} s"
+    if passes and max(passes) > 0:
+        feature = max(passes)
+        text += f", {100 * spent / feature:.1f}% of the feature pass ({feature:.1f} s)"
+    return text

@@ -152,7 +152,7 @@ class EvalSection(Section):
     kid_subsets: PositiveInt = 100  # KID subsets; value = mean, std over them
     is_splits: PositiveInt = 10  # Inception Score splits; value = mean, std over them
     prdc_k: PositiveInt = 5  # nearest neighbours for precision/recall/density/coverage (Naeem et al.: 5)
-    # FID, KID, FD-DINOv2: resamples of the real and generated features for each row's 95% bootstrap
+    # FID, KID, FD-DINOv2, per-class FID: resamples of the real and generated features for each row's 95% bootstrap
     # interval (seeded from eval.seed); 0: no interval
     bootstrap_resamples: NonNegativeInt = 50
     batch_size: PositiveInt = 64  # images per generator call and extractor pass

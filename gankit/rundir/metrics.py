@@ -28,7 +28,7 @@ from typing import Any
 FILE = "metrics.jsonl"
 # Keys of an eval row that are not provenance (they change with every evaluation, or belong to the metric).
 ROW_KEYS = {"kind", "step", "time", "metric", "value", "std", "eval_seconds", "higher_is_better",
-            "ci_low", "ci_high", "ci_seconds"}
+            "feature_seconds", "ci_low", "ci_high", "ci_seconds"}
 # Records written before eval rows carried ``higher_is_better``: the direction of the metrics gankit had then,
 # as their classes declare it (tests/test_metric_registry.py checks that the two agree). Any other: lower is better.
 EARLIER_HIGHER_IS_BETTER = {"is", "inception_score", "precision", "recall", "density", "coverage"}

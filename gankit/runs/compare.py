@@ -170,7 +170,8 @@ def skipped_notes(runs: list[RunRecord], by_metric: bool = True) -> dict[str, st
     for run in runs:
         for event in run.skipped_metrics():
             for m in map(str, event.get("metrics") or []):
-                if m not in run.metrics:  # filled in since (gankit eval --log)
+                # filled in since (gankit eval --log), or said again by a resume of the same run: counted once
+                if m not in run.metrics and all(r is not run for r, _ in hits.get(m, [])):
                     hits.setdefault(m, []).append((run, event))
     lines: dict[tuple, list[str]] = {}
     for m, found in hits.items():

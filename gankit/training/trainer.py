@@ -121,7 +121,8 @@ class Trainer:
                 self.reporter.skipped_metrics(job.counters.step, job.evaluator.skipped, job.run_dir,
                                               kept=bool(self.recipe.train.keep_every))
             if self.resume is not None:
-                self.reporter.event(job.counters.step, {"event": "resumed", "overrides": self.overrides})
+                self.reporter.event(job.counters.step, {"event": "resumed", "overrides": self.overrides},
+                                    say=f"resuming {job.run_dir} at step {job.counters.step} (epoch {job.feeder.epoch})")
             with StopRequest() as stop:  # until the very end: a second signal anywhere is handled here
                 try:
                     self._train_to_the_end(stop)
@@ -189,9 +190,14 @@ class Trainer:
         if self.recipe.data.on_bad_image == "error":
             raise DataError(f"cannot read image '{bad[0].path}': {bad[0].reason}\n"
                             "    fix or remove the file, or set data.on_bad_image: skip to skip and count unreadable images")
-        c.skipped_images += len(bad)
-        self.reporter.event(c.step, {"event": "skipped_images", "count": len(bad),
-                                     "files": [b.path for b in bad[:10]], "total": c.skipped_images})
+        # A file is counted once, not once per epoch it comes round again (nor again after a resume).
+        new = [b for b in bad if str(b.path) not in c.skipped_files]
+        if not new:
+            return
+        c.skipped_files += [str(b.path) for b in new]
+        c.skipped_images = len(c.skipped_files)
+        self.reporter.event(c.step, {"event": "skipped_images", "count": len(new),
+                                     "files": [str(b.path) for b in new[:10]], "total": c.skipped_images})
 
     # -- what is due -------------------------------------------------------------------------
     def periodic(self, final: bool) -> None:

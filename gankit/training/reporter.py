@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -77,16 +78,62 @@ def eval_line(step: int, rows: list[dict[str, Any]]) -> str:
     return f"eval at step {step}: " + ", ".join(parts)
 
 
+# The CPU hint: after HINT_STEPS timed steps (the first, which warms up, not among them), a run on a CPU whose
+# estimated time exceeds HINT_SECONDS is told, once, how to make it smaller. A hint, never a change.
+HINT_STEPS, HINT_SECONDS = 3, 3600.0
+
+
+def cpu_hint(recipe, source: str | None, overrides: list[str]) -> str:
+    """How to make ``recipe`` CPU-sized: its ``<name>_cpu.yaml`` sibling when there is one, else overrides."""
+    sibling = Path(source).with_name(Path(source).stem + "_cpu.yaml") if source else None
+    if sibling is not None and sibling.is_file():
+        kept = [o for o in overrides if o.startswith(("data.root=", "out_dir=", "log."))]
+        return "the recipe sized for a CPU: gankit run " + " ".join([str(sibling), *kept])
+    shrink = [f"data.image_size={recipe.data.image_size // 2}"] if recipe.data.image_size >= 64 else []
+    for part, key in ((recipe.generator, "ngf"), (recipe.discriminator, "ndf")):
+        width = part.args.get(key)
+        if isinstance(width, int) and width > 16:
+            shrink.append(f"{'generator' if key == 'ngf' else 'discriminator'}.{key}={width // 2}")
+    return "smaller networks and images train far faster: add " + " ".join(shrink or ["train.steps=..."])
+
+
+class SlowRunHint:
+    """Times the first steps on a CPU and, when the whole run would take over an hour, says so once."""
+
+    def __init__(self, hint: str | None, total: int, start: int):
+        self.hint, self.total, self.start, self.t0 = hint, total, start, None
+
+    def step_done(self, step: int) -> str | None:
+        if self.hint is None or step <= self.start:
+            return None
+        if self.t0 is None:  # the first step compiles, allocates and fills the loader: not timed
+            self.t0 = (step, time.perf_counter())
+            return None
+        timed = step - self.t0[0]
+        if timed < HINT_STEPS:
+            return None
+        per_step = (time.perf_counter() - self.t0[1]) / timed
+        hint, self.hint = self.hint, None  # once
+        if per_step * (self.total - self.start) <= HINT_SECONDS:
+            return None
+        return (f"hint: on this CPU the run's {self.total - self.start} steps take about "
+                f"{_eta(per_step * (self.total - self.start))} ({per_step:.1f} s a step); {hint}")
+
+
 class Reporter:
     """The run's loggers and its console, behind one small interface."""
 
-    def __init__(self, recipe, run_dir, info: dict[str, Any], *, main: bool, resumed: bool, total: int, step: int):
+    def __init__(self, recipe, run_dir, info: dict[str, Any], *, main: bool, resumed: bool, total: int, step: int,
+                 slow_hint: str | None = None):
         self.logger = make_loggers(recipe, run_dir, job_type="train", resumed=resumed)
         self.logger.log_config({**resolved(recipe), "gankit": info})
         self.progress = Progress(recipe.log.progress if main else "none", total, step)
+        self.slow = SlowRunHint(slow_hint if main else None, total, step)
 
     def step_done(self, step: int) -> None:
         self.progress.update(step)
+        if (hint := self.slow.step_done(step)) is not None:
+            self.event(step, {"event": "notice", "message": hint}, say=hint)
 
     def scalars(self, step: int, epoch: int, scalars: dict[str, float]) -> None:
         self.logger.log_scalars(step, scalars)

@@ -42,7 +42,7 @@ from gankit.training.distributed import resume_command
 from gankit.training.health import DISK_ERRORS, disk_error, is_out_of_memory, memory_error
 from gankit.training.nonfinite import Guard, TrainingStopped, bad_weights, weights_finite
 from gankit.training.pictures import Pictures
-from gankit.training.reporter import Reporter
+from gankit.training.reporter import Reporter, cpu_hint
 
 
 class RunInterrupted(Exception):
@@ -108,7 +108,9 @@ class Trainer:
                 raise
             raise memory_error(exc, "setting up the run") from None
         self.reporter = Reporter(self.recipe, job.run_dir, job.info, main=job.world.is_main,
-                                 resumed=self.resume is not None, total=job.total_steps, step=job.counters.step)
+                                 resumed=self.resume is not None, total=job.total_steps, step=job.counters.step,
+                                 slow_hint=cpu_hint(self.recipe, self.source, self.overrides)
+                                 if job.device.type == "cpu" else None)
         self.guard = job.gan_step.guard = Guard(job, self.reporter)
         self.pictures = Pictures(job.run_dir)
 

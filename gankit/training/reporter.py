@@ -31,15 +31,26 @@ def _eta(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (IPython's ZMQ shell), where tqdm draws a widget bar."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 class Progress:
-    """``mode``: bar, lines, none, or auto (a bar on a terminal, lines otherwise)."""
+    """``mode``: bar, lines, none, or auto (a bar on a terminal or in a notebook, lines otherwise)."""
 
     def __init__(self, mode: str, total: int, start: int):
+        notebook = in_notebook()
         if mode == "auto":
-            mode = "bar" if sys.stderr.isatty() else "lines"
+            mode = "bar" if notebook or sys.stderr.isatty() else "lines"
         self.mode, self.total, self.start = mode, total, start
         self.t0 = time.perf_counter()
-        self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True) if mode == "bar" else None
+        bar = tqdm
+        if notebook:  # tqdm's notebook bar (an ipywidgets widget; tqdm falls back to text without ipywidgets)
+            from tqdm.auto import tqdm as bar
+        self.bar = bar(total=total, initial=start, unit="step", dynamic_ncols=True) if mode == "bar" else None
 
     def update(self, step: int) -> None:
         if self.bar is not None:

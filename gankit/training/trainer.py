@@ -142,6 +142,7 @@ class Trainer:
             return job.run_dir
         finally:
             if self.job is not None:
+                self.job.feeder.close()  # worker processes end with the run, not when it is collected
                 if self.job.lock is not None:
                     self.job.lock.release()
                 self.job.world.leave()  # torchrun's process group, once this rank is done

@@ -13,6 +13,7 @@ from gankit.runs.tutorial_plots import evenly, write_tutorial_plots
 from gankit.training.reporter import Reporter
 from gankit.training.trainer import RunInterrupted, train
 from helpers import only_run_dir
+from test_logging_wandb import wandb_env  # noqa: F401 - the fixture: wandb offline inside tmp_path
 
 PLOTS = ("losses.png", "progress.gif", "real_vs_fake.png")
 
@@ -72,3 +73,17 @@ def test_nothing_to_draw_draws_nothing(tmp_path, tiny):
 def test_a_long_run_keeps_evenly_spaced_frames_with_the_last():
     frames = evenly(list(range(1000)), 60)
     assert len(frames) == 60 and frames[0] == 0 and frames[-1] == 999
+
+
+@pytest.mark.slow
+def test_wandb_gets_the_same_plots(tiny, wandb_env):
+    from test_logging_wandb import history, wandb_files
+
+    tiny["log"]["wandb"] = {"mode": "offline"}
+    run_dir = train(validate(tiny))
+    (wb,) = wandb_files(run_dir)
+    rows = history(wb)
+    logged = {key.split(".")[0] for row in rows for key in row if key.endswith("._type")}
+    assert {"samples", "losses", "progress", "real_vs_fake"} <= logged, logged
+    (last,) = [row for row in rows if "progress._type" in row]
+    assert last["_step"] == 4 and last["progress.path"].endswith(".gif")

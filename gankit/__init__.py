@@ -20,11 +20,22 @@ it imports the rest only when a function is called.
 
 from gankit.core.version import __version__
 from gankit.core.deprecated import install as _install_deprecated_paths
-from gankit.core.hookspecs import hookimpl
-from gankit.core.plugins import registry
-from gankit.core.registry import component, register_declared
 
 _install_deprecated_paths()  # gankit.errors, gankit.loss_zoo, ... still import, with a warning
+
+# Imported when first used: every `gankit` command imports this package, and `gankit --help` should not
+# wait for pluggy and the plugin host (importlib.metadata), nor a command that needs neither.
+_LAZY = {"hookimpl": "gankit.core.hookspecs", "registry": "gankit.core.plugins",
+         "component": "gankit.core.registry", "register_declared": "gankit.core.registry"}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'gankit' has no attribute {name!r}")
+    import importlib
+
+    value = globals()[name] = getattr(importlib.import_module(_LAZY[name]), name)
+    return value
 
 
 def load_recipe(path, overrides=()):

@@ -114,7 +114,7 @@ def test_report_is_self_contained(report):
     assert "<link" not in text and "@import" not in text and "url(" not in text
     assert not re.search(r"https?://", text)
     srcs = re.findall(r"<img [^>]*src='([^']*)'", text)
-    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert srcs and all(s.startswith(("data:image/png;base64,", "data:image/gif;base64,")) for s in srcs)
     assert text.count("class='grid'") == 2  # both fixed-noise grids (steps 2 and 4)
     assert "inception-v3-compat" in text and "99.25" in text  # final FID with its provenance
     assert "generator:" in text and "ngf: 8" in text  # the resolved recipe
@@ -157,6 +157,7 @@ def test_report_renders_in_chromium(report, tmp_path):
         rect = re.search(r'data-rect="([\d,.-]+)"', tag).group(1)
         rects.setdefault(kind, []).append(tuple(map(int, rect.split(","))))
     assert len(rects["curve"]) >= 6 and len(rects["grid"]) == 2  # 5 training panels + FID, 2 grids
+    assert len(rects["tutorial"]) == 3  # the tutorial's loss plot, progression GIF and real-vs-fake figure
 
     shot_path = tmp_path / "shot.png"
     chromium(f"--screenshot={shot_path}", url, tmp=tmp_path / "profile2")

@@ -41,7 +41,8 @@ def assert_complete_local_record(run_dir: Path) -> None:
     rows = read_metrics(run_dir)
     assert [r["step"] for r in rows if r["kind"] == "train"] == [1, 2, 3, 4]
     assert rows[-1]["kind"] == "end" and rows[-1]["status"] == "finished"
-    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["real.png", "step_0000002.png",
+                                                                       "step_0000004.png"]
 
 
 # -- real tiny runs -------------------------------------------------------------------------------

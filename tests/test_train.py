@@ -49,9 +49,10 @@ def test_run_directory_and_checkpoint_contents(tiny):
     ck = load_checkpoint(run_dir)
     assert ck["step"] == 4 and ck["recipe"]["name"] == "tiny"
     assert set(ck["rng"]) >= {"torch", "numpy", "python", "cuda", "loader"}
-    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
-    with Image.open(run_dir / "samples" / "step_0000004.png") as grid:
-        assert grid.size == (4 * 18 + 2, 4 * 18 + 2)  # 16 images of 16x16, padding 2
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["real.png", "step_0000002.png",
+                                                                       "step_0000004.png"]
+    with Image.open(run_dir / "samples" / "step_0000004.png") as grid:  # 16 images of 16x16, padding 2,
+        assert grid.size == ((4 * 18 + 2) * 4,) * 2  # enlarged to tiles of 64 px
     assert not list((run_dir / "checkpoints").glob(".*tmp*"))  # atomic writes leave no temporaries
 
 

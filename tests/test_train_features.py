@@ -62,8 +62,8 @@ def test_conditional_grid_has_one_row_per_class(tiny):
     tiny["train"]["num_samples"] = 30  # 3 per class
     run_dir = train(validate(tiny))
     with Image.open(run_dir / "samples" / "step_0000004.png") as grid:
-        # nrow = 3 images across, 10 rows (one per class), 16x16 images with padding 2
-        assert grid.size == (3 * 18 + 2, 10 * 18 + 2)
+        # nrow = 3 images across, 10 rows (one per class), 16x16 images with padding 2, enlarged to 64 px tiles
+        assert grid.size == ((3 * 18 + 2) * 4, (10 * 18 + 2) * 4)
 
 
 def test_conditional_model_on_unlabelled_data_is_a_clear_error(tiny, tmp_path):

@@ -63,7 +63,7 @@ def walk_runs(root: Path) -> list[Path]:
 class Digest:
     """What one streaming pass over metrics.jsonl keeps: curves, eval rows, ends, events."""
 
-    steps: int = 0  # the last train step logged
+    steps: int = 0  # the last train step logged, or the step an interrupted run saved when later
     curves: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)  # CURVE_KEYS -> (steps, values)
     evals: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # metric -> its rows, in file order
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -94,6 +94,8 @@ def digest(rows: Iterable[dict[str, Any]]) -> Digest:
             d.events.append(row)
             if row.get("event") == "resumed":
                 ended = False  # resumed after an end: running again (or killed since)
+            elif row.get("event") == "interrupted" and row.get("step").__class__ is int:
+                d.steps = max(d.steps, row["step"])  # its checkpoint's step, past the last logged row
         elif kind == "end":
             d.status, ended = str(row.get("status")), True
     d.curves = {key: _one_per_step(*curve) for key, curve in curves.items() if curve[0]}

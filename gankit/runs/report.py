@@ -23,6 +23,7 @@ import yaml
 from gankit.runs.compare import curve
 from gankit.rundir.metrics import ROW_KEYS
 from gankit.rundir.record import RunRecord, fill_in
+from gankit.runs.tutorial_plots import LOSSES, PROGRESS, REAL_VS_FAKE
 
 # At most this many sample grids are embedded, evenly spaced, always the last one.
 MAX_GRIDS = 12
@@ -46,6 +47,7 @@ td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-al
 .prov { font-family: monospace; font-size: 0.85em; }
 .plots, .grids { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; } figcaption { text-align: center; font-size: 0.85em; color: #555; }
+.tutorial img { max-width: 560px; } .tutorial { display: flex; flex-wrap: wrap; gap: 12px; }
 .plots img { width: 360px; height: 250px; } .grids img { width: 180px; height: 180px; image-rendering: pixelated; }
 pre { background: #f6f6f6; padding: 8px; font-size: 0.85em; overflow-x: auto; }
 .skipped { background: #fff6d6; border: 1px solid #d9b100; padding: 6px; }
@@ -74,8 +76,9 @@ window.addEventListener('load', function () {
 """
 
 
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def data_uri(png: bytes, name: str = ".png") -> str:
+    kind = "gif" if name.endswith(".gif") else "png"
+    return f"data:image/{kind};base64," + base64.b64encode(png).decode("ascii")
 
 
 def _e(value: Any) -> str:
@@ -212,11 +215,24 @@ def render(run: RunRecord) -> str:
                      f"<figcaption>step {step}</figcaption></figure>")
     if not grids:
         parts.append("<p>No sample grids in this run.</p>")
-    parts += ["</div><h2>Events</h2>", events_table(run),
+    parts += ["</div>", tutorial_html(run.path), "<h2>Events</h2>", events_table(run),
               "<h2>Resolved recipe</h2>",
               f"<pre>{_e(yaml.safe_dump(run.recipe, sort_keys=False, width=100))}</pre>",
               "</body></html>"]
     return "\n".join(parts)
+
+
+def tutorial_html(run_dir: Path) -> str:
+    """The tutorial's plots the run directory holds (the loss plot, the grid's progression, real beside fake)."""
+    shown = [(name, title) for name, title in ((LOSSES, "Generator and Discriminator loss"),
+                                               (PROGRESS, "The fixed-noise grid through training"),
+                                               (REAL_VS_FAKE, "Real images beside the last fake grid"))
+             if (run_dir / name).is_file()]
+    if not shown:
+        return ""
+    figures = [f"<figure><img class='tutorial' alt='{_e(title)}' src='{data_uri((run_dir / name).read_bytes(), name)}'>"
+               f"<figcaption>{_e(title)} ({_e(name)})</figcaption></figure>" for name, title in shown]
+    return "<h2>The tutorial's plots</h2><div class='tutorial' id='tutorial'>" + "".join(figures) + "</div>"
 
 
 def head(title: str) -> str:

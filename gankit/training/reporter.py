@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -30,15 +31,26 @@ def _eta(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (IPython's ZMQ shell), where tqdm draws a widget bar."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 class Progress:
-    """``mode``: bar, lines, none, or auto (a bar on a terminal, lines otherwise)."""
+    """``mode``: bar, lines, none, or auto (a bar on a terminal or in a notebook, lines otherwise)."""
 
     def __init__(self, mode: str, total: int, start: int):
+        notebook = in_notebook()
         if mode == "auto":
-            mode = "bar" if sys.stderr.isatty() else "lines"
+            mode = "bar" if notebook or sys.stderr.isatty() else "lines"
         self.mode, self.total, self.start = mode, total, start
         self.t0 = time.perf_counter()
-        self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True) if mode == "bar" else None
+        bar = tqdm
+        if notebook:  # tqdm's notebook bar (an ipywidgets widget; tqdm falls back to text without ipywidgets)
+            from tqdm.auto import tqdm as bar
+        self.bar = bar(total=total, initial=start, unit="step", dynamic_ncols=True) if mode == "bar" else None
 
     def update(self, step: int) -> None:
         if self.bar is not None:
@@ -76,16 +88,62 @@ def eval_line(step: int, rows: list[dict[str, Any]]) -> str:
     return f"eval at step {step}: " + ", ".join(f"{shown_name(row)} = {value_text(row)}" for row in rows)
 
 
+# The CPU hint: after HINT_STEPS timed steps (the first, which warms up, not among them), a run on a CPU whose
+# estimated time exceeds HINT_SECONDS is told, once, how to make it smaller. A hint, never a change.
+HINT_STEPS, HINT_SECONDS = 3, 3600.0
+
+
+def cpu_hint(recipe, source: str | None, overrides: list[str]) -> str:
+    """How to make ``recipe`` CPU-sized: its ``<name>_cpu.yaml`` sibling when there is one, else overrides."""
+    sibling = Path(source).with_name(Path(source).stem + "_cpu.yaml") if source else None
+    if sibling is not None and sibling.is_file():
+        kept = [o for o in overrides if o.startswith(("data.root=", "out_dir=", "log."))]
+        return "the recipe sized for a CPU: gankit run " + " ".join([str(sibling), *kept])
+    shrink = [f"data.image_size={recipe.data.image_size // 2}"] if recipe.data.image_size >= 64 else []
+    for part, key in ((recipe.generator, "ngf"), (recipe.discriminator, "ndf")):
+        width = part.args.get(key)
+        if isinstance(width, int) and width > 16:
+            shrink.append(f"{'generator' if key == 'ngf' else 'discriminator'}.{key}={width // 2}")
+    return "smaller networks and images train far faster: add " + " ".join(shrink or ["train.steps=..."])
+
+
+class SlowRunHint:
+    """Times the first steps on a CPU and, when the whole run would take over an hour, says so once."""
+
+    def __init__(self, hint: str | None, total: int, start: int):
+        self.hint, self.total, self.start, self.t0 = hint, total, start, None
+
+    def step_done(self, step: int) -> str | None:
+        if self.hint is None or step <= self.start:
+            return None
+        if self.t0 is None:  # the first step compiles, allocates and fills the loader: not timed
+            self.t0 = (step, time.perf_counter())
+            return None
+        timed = step - self.t0[0]
+        if timed < HINT_STEPS:
+            return None
+        per_step = (time.perf_counter() - self.t0[1]) / timed
+        hint, self.hint = self.hint, None  # once
+        if per_step * (self.total - self.start) <= HINT_SECONDS:
+            return None
+        return (f"hint: on this CPU the run's {self.total - self.start} steps take about "
+                f"{_eta(per_step * (self.total - self.start))} ({per_step:.1f} s a step); {hint}")
+
+
 class Reporter:
     """The run's loggers and its console, behind one small interface."""
 
-    def __init__(self, recipe, run_dir, info: dict[str, Any], *, main: bool, resumed: bool, total: int, step: int):
+    def __init__(self, recipe, run_dir, info: dict[str, Any], *, main: bool, resumed: bool, total: int, step: int,
+                 slow_hint: str | None = None):
         self.logger = make_loggers(recipe, run_dir, job_type="train", resumed=resumed)
         self.logger.log_config({**resolved(recipe), "gankit": info})
         self.progress = Progress(recipe.log.progress if main else "none", total, step)
+        self.slow = SlowRunHint(slow_hint if main else None, total, step)
 
     def step_done(self, step: int) -> None:
         self.progress.update(step)
+        if (hint := self.slow.step_done(step)) is not None:
+            self.event(step, {"event": "notice", "message": hint}, say=hint)
 
     def scalars(self, step: int, epoch: int, scalars: dict[str, float]) -> None:
         self.logger.log_scalars(step, scalars)

@@ -99,7 +99,8 @@ class Counters:
     images_seen: int = 0  # real images D has seen, all ranks together (the clock of schedules and EMA in images)
     best_fid: float | None = None  # the best FID so far: the fid_regression alert's baseline
     best: dict[str, Any] | None = None  # best.pt's evaluation: {"metric": eval.best_metric, "value": its best}
-    skipped_images: int = 0
+    skipped_images: int = 0  # unreadable image files skipped (data.on_bad_image: skip), each counted once
+    skipped_files: list[str] = field(default_factory=list)  # their paths
     plugin_files: list[dict[str, Any]] = field(default_factory=list)  # the run's copies of its .py plugins
 
     def state_dict(self) -> dict[str, Any]:

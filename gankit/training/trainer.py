@@ -25,6 +25,7 @@ previous file whole.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -40,7 +41,8 @@ from gankit.training.assemble import assemble
 from gankit.training.distributed import resume_command
 from gankit.training.health import DISK_ERRORS, disk_error, is_out_of_memory, memory_error
 from gankit.training.nonfinite import Guard, TrainingStopped, bad_weights, weights_finite
-from gankit.training.reporter import Reporter
+from gankit.training.pictures import Pictures
+from gankit.training.reporter import Reporter, cpu_hint
 
 
 class RunInterrupted(Exception):
@@ -106,8 +108,11 @@ class Trainer:
                 raise
             raise memory_error(exc, "setting up the run") from None
         self.reporter = Reporter(self.recipe, job.run_dir, job.info, main=job.world.is_main,
-                                 resumed=self.resume is not None, total=job.total_steps, step=job.counters.step)
+                                 resumed=self.resume is not None, total=job.total_steps, step=job.counters.step,
+                                 slow_hint=cpu_hint(self.recipe, self.source, self.overrides)
+                                 if job.device.type == "cpu" else None)
         self.guard = job.gan_step.guard = Guard(job, self.reporter)
+        self.pictures = Pictures(job.run_dir)
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> Path:
@@ -121,7 +126,8 @@ class Trainer:
                 self.reporter.skipped_metrics(job.counters.step, job.evaluator.skipped, job.run_dir,
                                               kept=bool(self.recipe.train.keep_every))
             if self.resume is not None:
-                self.reporter.event(job.counters.step, {"event": "resumed", "overrides": self.overrides})
+                self.reporter.event(job.counters.step, {"event": "resumed", "overrides": self.overrides},
+                                    say=f"resuming {job.run_dir} at step {job.counters.step} (epoch {job.feeder.epoch})")
             with StopRequest() as stop:  # until the very end: a second signal anywhere is handled here
                 try:
                     self._train_to_the_end(stop)
@@ -136,6 +142,7 @@ class Trainer:
             return job.run_dir
         finally:
             if self.job is not None:
+                self.job.feeder.close()  # worker processes end with the run, not when it is collected
                 if self.job.lock is not None:
                     self.job.lock.release()
                 self.job.world.leave()  # torchrun's process group, once this rank is done
@@ -148,7 +155,9 @@ class Trainer:
         job, t, c = self.job, self.recipe.train, self.job.counters
         window_images, window_t0 = 0, time.perf_counter()
         end = job.total_steps if until is None else until
+        self.pictures.start()
         for batches in job.feeder.groups(lambda: c.step < end, lambda: self._stopping(stop), self._bad_images):
+            self.pictures.keep_real(batches[0][0], t.num_samples)
             scheduled = job.scheduled.apply(c.images_seen)
             log_now = (c.step + 1) % t.log_every == 0 or c.step + 1 == job.total_steps
             stats = job.gan_step(batches, c.step, grad_norms=log_now)  # None: an update was skipped (non-finite)
@@ -189,16 +198,21 @@ class Trainer:
         if self.recipe.data.on_bad_image == "error":
             raise DataError(f"cannot read image '{bad[0].path}': {bad[0].reason}\n"
                             "    fix or remove the file, or set data.on_bad_image: skip to skip and count unreadable images")
-        c.skipped_images += len(bad)
-        self.reporter.event(c.step, {"event": "skipped_images", "count": len(bad),
-                                     "files": [b.path for b in bad[:10]], "total": c.skipped_images})
+        # A file is counted once, not once per epoch it comes round again (nor again after a resume).
+        new = [b for b in bad if str(b.path) not in c.skipped_files]
+        if not new:
+            return
+        c.skipped_files += [str(b.path) for b in new]
+        c.skipped_images = len(c.skipped_files)
+        self.reporter.event(c.step, {"event": "skipped_images", "count": len(new),
+                                     "files": [str(b.path) for b in new[:10]], "total": c.skipped_images})
 
     # -- what is due -------------------------------------------------------------------------
     def periodic(self, final: bool) -> None:
         """The grid, the evaluation and the checkpoints due at this step (all of them at the end)."""
         job, t, step = self.job, self.recipe.train, self.job.counters.step
         main = job.world.is_main
-        if main and (final or every(t.sample_every, step)):
+        if main and self.pictures.due(step, t.sample_every, final):
             self.save_samples()
         improved = self.evaluate() if job.evaluator is not None and (final or job.evaluator.due(step)) else False
         if final or improved or every(t.checkpoint_every, step) or every(t.keep_every, step):
@@ -214,8 +228,9 @@ class Trainer:
         images = job.sampling.generate(job.players.sampler, z, labels, step)
         path = job.run_dir / "samples" / f"step_{step:07d}.png"
         nrow = len(labels) // num_classes(job.players.G) if labels is not None else None
+        self.pictures.drawn(step)
         try:
-            save_grid(images, path, nrow=nrow)
+            save_grid(images, path, nrow=nrow, scale=self.pictures.scale(images))
         except OSError as exc:
             raise GankitError(f"cannot write samples '{path}': {exc.strerror or exc}") from None
         self.reporter.images(step, {"samples": path})
@@ -289,6 +304,7 @@ class Trainer:
                 status = "finished"
                 return
             self.save_checkpoint()
+            self._last_grid()
             status = "interrupted"
             self.reporter.event(self.job.counters.step, {"event": "interrupted", "signal": signal.Signals(stop.signum).name})
             raise RunInterrupted(stop.signum, self.job.run_dir, saved=True)
@@ -297,6 +313,7 @@ class Trainer:
             raise
         except TrainingStopped as exc:
             status, error = "diverged", exc
+            self._last_grid()
             raise
         except OSError as exc:  # a full or unwritable disk while logging: say where, not a traceback
             error = exc
@@ -305,6 +322,7 @@ class Trainer:
             raise disk_error(exc, self.job.run_dir) from None
         except (MemoryError, RuntimeError) as exc:
             error = exc
+            self._last_grid()
             if (user := speed.user_error(exc, self.recipe.train)) is not None:  # train.compile, train.deterministic
                 raise user from None
             if not is_out_of_memory(exc):
@@ -312,9 +330,20 @@ class Trainer:
             raise memory_error(exc, f"training step {self.job.counters.step + 1}") from None
         except Exception as exc:
             error = exc
+            self._last_grid()
             raise
         finally:
+            if self.job.world.is_main and not isinstance(sys.exc_info()[1], KeyboardInterrupt):  # not at a 2nd ^C
+                self.pictures.finish(self.reporter, self.job.counters.step, status)
             self.reporter.close(status, error)
+
+    def _last_grid(self) -> None:
+        """The grid at a stop or a failure, unless this step has one; never a second failure over the first."""
+        if self.job.world.is_main and not self.pictures.has_grid(self.job.counters.step):
+            try:
+                self.save_samples()
+            except Exception:  # noqa: BLE001 - the failure being reported matters more than its picture
+                pass
 
 
 def train(recipe, **kwargs: Any) -> Path:

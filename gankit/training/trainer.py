@@ -241,12 +241,9 @@ class Trainer:
         job, c = self.job, self.job.counters
         G, classes = job.players.sampler, num_classes(job.players.G)
         # A conditional G is evaluated over every class in turn, told which (per-class metrics read the labels).
-        def images(z, labels=None):
-            return job.sampling.generate(G, z, labels, c.step)
-
-        rows = job.evaluator.evaluate(images, G.nz, c.step,
-                                      generator="ema" if job.players.ema is not None else "raw", share=job.world,
-                                      classes=classes)
+        rows = job.evaluator.evaluate(lambda z, labels=None: job.sampling.generate(G, z, labels, c.step), G.nz,
+                                      c.step, generator="ema" if job.players.ema is not None else "raw",
+                                      share=job.world, classes=classes)
         for row in rows:
             row["batchnorm"] = job.sampling.batchnorm
             if classes is not None:

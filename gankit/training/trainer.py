@@ -32,6 +32,7 @@ from typing import Any
 
 from gankit.core.errors import DataError, GankitError
 from gankit.nn.conditional import num_classes
+from gankit.recipe.checked import ContractError
 from gankit.rundir.checkpoint import atomic_save, copy_checkpoint, remove_stale_temporaries
 from gankit.rundir.metrics import higher_is_better
 from gankit.sampling import generate_from, save_grid
@@ -39,7 +40,7 @@ from gankit.training import speed
 from gankit.training.assemble import assemble
 from gankit.training.distributed import resume_command
 from gankit.training.health import DISK_ERRORS, disk_error, is_out_of_memory, memory_error
-from gankit.training.nonfinite import Guard, TrainingStopped, bad_weights, weights_finite
+from gankit.training.nonfinite import Guard, TrainingStopped, bad_weights, kept_checkpoint, weights_finite
 from gankit.training.reporter import Reporter
 
 
@@ -293,6 +294,9 @@ class Trainer:
         except TrainingStopped as exc:
             status, error = "diverged", exc
             raise
+        except ContractError as exc:  # a plugin broke its contract mid-run: say when, and which checkpoint is kept
+            error = exc.at_step(self.job.counters.step + 1, kept_checkpoint(self.job))
+            raise error from None
         except OSError as exc:  # a full or unwritable disk while logging: say where, not a traceback
             error = exc
             if exc.errno not in DISK_ERRORS:

@@ -125,7 +125,8 @@ BROKEN = [  # (recipe section, component, class, method, what the message says)
     ("loss", "bare", "Bare", "d_loss", "returned a float32 tensor of shape () = "),
     ("loss", "per_image", "PerImage", "d_loss", "its loss is not a scalar (0-d) tensor"),
     ("loss", "detached", "Detached", "d_loss", "its loss has no gradient"),
-    ("loss", "vector_stat", "VectorStat", "d_loss", "its stat 'd_real' is not a scalar (a float32 tensor of shape (2,))"),
+    ("loss", "vector_stat", "VectorStat", "d_loss",
+     "its stat 'd_real' is not a scalar (a float32 tensor of shape (2,))"),
     ("regularizers", "nan_penalty", "NanPenalty", "penalty", "its penalty is not finite on a trial batch"),
 ]
 
@@ -137,7 +138,8 @@ def test_a_broken_contract_fails_validate_naming_the_component_its_line_and_the_
     code, out, err = gankit("validate", write_recipe(tiny))
     assert code == 2 and "Traceback" not in err and out == "", err
     kind = "loss" if section == "loss" else "regularizer"
-    assert f"error: {kind} '{name}' broke its contract: {cls}.{method} ({parts}:{line_of(PARTS, cls, method)}) " in err, err
+    where = f"{parts}:{line_of(PARTS, cls, method)}"
+    assert f"error: {kind} '{name}' broke its contract: {cls}.{method} ({where}) " in err, err
     assert says in err, err
     assert ("Expected (loss, stats)" if section == "loss" else "Expected (penalty, stats)") in err, err
 

@@ -42,11 +42,27 @@ TORCH_DIR = str(Path(torch.__file__).parent)
 
 
 class ContractError(GankitError):
-    """A component returned, or did, what its contract does not allow."""
+    """A component returned, or did, what its contract does not allow (``cls``: its class, of registry ``kind``)."""
+
+    def __init__(self, message: str, kind: str = "", cls: type | None = None, nonfinite: bool = False):
+        super().__init__(message)
+        self.kind, self.cls, self.nonfinite = kind, cls, nonfinite
 
     def at_step(self, step: int, note: str) -> ContractError:
         """The same error, said of training step ``step``, with ``note`` (which checkpoint is kept)."""
-        return ContractError(f"at training step {step}, {self}\n    {note}")
+        return ContractError(f"at training step {step}, {self}\n    {note}", self.kind, self.cls, self.nonfinite)
+
+    def with_arguments(self, recipe) -> ContractError:
+        """A non-finite value's error with the recipe's arguments of the component: one may be the cause (a NaN)."""
+        sections = {"losses": [("loss", recipe.loss)],
+                    "regularizers": [(f"regularizers.{i}", s) for i, s in enumerate(recipe.regularizers)]}
+        reg = registry(self.kind) if self.kind else None
+        given = [f"{key}: {dict(spec.args)}" for key, spec in sections.get(self.kind, [])
+                 if self.nonfinite and spec.args and spec.name in reg and reg.get(spec.name) is self.cls]
+        if not given:
+            return self
+        return ContractError(f"{self}\n    the recipe gives it {'; '.join(given)}: check these values too",
+                             self.kind, self.cls, self.nonfinite)
 
 
 def component(obj: Any, kind: str) -> str:
@@ -141,11 +157,12 @@ def _checked_call(kind: str, method, args: tuple, kwargs: dict, trial: bool) -> 
         if not trial:  # during training a plugin's exception keeps its traceback (it may be D's, or memory)
             raise
         raise ContractError(f"{component(owner, kind)} failed in {source_of(method)} on a trial batch: "
-                            f"{type(exc).__name__}: {exc} (at {raised_at(exc)})") from None
+                            f"{type(exc).__name__}: {exc} (at {raised_at(exc)})", kind, type(owner)) from None
     problem = _problem(out, kind, trial)
     if problem is not None:
         raise ContractError(f"{component(owner, kind)} broke its contract: {source_of(method)} returned "
-                            f"{summary(out)}; {problem}. Expected {EXPECTED[kind]}")
+                            f"{summary(out)}; {problem}. Expected {EXPECTED[kind]}", kind, type(owner),
+                            nonfinite="not finite" in problem)
     return out[0], out[1]
 
 

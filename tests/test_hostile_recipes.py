@@ -235,9 +235,11 @@ RUN_CASES = [
     ({"optim": {"g": {"name": "adamw", "lr": 1e-8}}}, 0, ""),
     ({"optim": {"d": {"name": "adam", "betas": [2, 3]}}}, 2, "optim.d: optimizer 'adam' rejected its arguments: "
                                                              "Invalid beta parameter at index 0: 2.0"),
-    ({"loss": {"name": "bce", "real_label": NAN}}, 3, "training stopped, non-finite values at step 1"),
-    ({"loss": {"name": "bce", "real_label": 3.4e38}}, 3, "training stopped, non-finite values at step 1"),
-    ({"loss": {"name": "bce", "real_label": NAN}, "health": {"on_nonfinite": "skip"}}, 0, ""),
+    # A loss that is non-finite at initialisation: the trial step before the run names it and the recipe's values.
+    ({"loss": {"name": "bce", "real_label": NAN}}, 2, "its loss is not finite on a trial batch at initialisation"),
+    ({"loss": {"name": "bce", "real_label": 3.4e38}}, 2, "the discriminator update is not finite (grad_norm_d = nan"),
+    ({"loss": {"name": "bce", "real_label": NAN}, "health": {"on_nonfinite": "skip"}}, 2,
+     "the recipe gives it loss: {'real_label': nan, 'fake_label': 0.0}: check these values too"),
     ({"log": {"progress": "off"}}, 2, "log.progress: Input should be 'auto', 'bar', 'lines' or 'none'"),
 ]
 

@@ -8,7 +8,10 @@ Ctrl-C (or SIGTERM) saves a checkpoint and exits with 130 (143); the run
 resumes from it exactly. A second Ctrl-C stops at once (the last checkpoint
 is kept). A run stopped by non-finite losses or gradients exits with 3
 (``health.on_nonfinite: stop``); its last good checkpoint is kept. A mistake
-in the recipe, the data or a plugin, or a full disk, exits with 2.
+in the recipe, the data or a plugin, or a full disk, exits with 2: before any
+work, one training step runs on throwaway copies (as ``gankit validate``
+does), and a loss or regulariser that breaks its contract, then or mid-run,
+is named with its file and line (mid-run, the last checkpoint is kept).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ def run(args) -> int:
     from gankit.core.errors import GankitError
     from gankit.recipe import load_recipe
     from gankit.recipe.preflight import preflight
+    from gankit.training.assemble import trial_step
     from gankit.training.distributed import resume_command
     from gankit.training.nonfinite import TrainingStopped
     from gankit.training.state import prepare_resume
@@ -57,6 +61,7 @@ def run(args) -> int:
                 overrides.insert(0, args.recipe)
             recipe, ckpt, run_dir = prepare_resume(args.resume, overrides)
             preflight(recipe, str(run_dir / "recipe.yaml"))
+            trial_step(recipe)  # one training step on throwaway copies: every component keeps its contract
             trainer = Trainer(recipe, source=str(run_dir / "recipe.yaml"), overrides=overrides,
                               resume=ckpt, run_dir=run_dir)
         else:
@@ -64,6 +69,7 @@ def run(args) -> int:
                 raise GankitError("give a recipe file (gankit run RECIPE.yaml) or --resume RUN_DIR")
             recipe = load_recipe(args.recipe, overrides)
             preflight(recipe, args.recipe)
+            trial_step(recipe)
             trainer = Trainer(recipe, source=args.recipe, overrides=overrides)
         run_dir = trainer.run()
     except (RunInterrupted, TrainingStopped) as exc:

@@ -4,8 +4,11 @@
 
 Beyond the recipe's keys, types and names, the generator and discriminator
 are built and called on two images on the CPU: a model that fails, or whose
-shapes do not fit the data, is named here. ``device: cuda`` on a machine
-without CUDA is refused. A schedule that ends before the run does is warned
+shapes do not fit the data, is named here. Then one whole training step (a D
+and a G update with the recipe's loss, regularisers and augmentation) runs on
+random images, on throwaway copies on the run's device: a loss or regulariser that returns what its
+contract does not allow is named with its file and line. ``device: cuda`` on a
+machine without CUDA is refused. A schedule that ends before the run does is warned
 about (its final value would be held flat for the rest of the run).
 """
 
@@ -25,9 +28,11 @@ def run(args) -> int:
     from gankit.recipe.load import dump
     from gankit.recipe.preflight import preflight
     from gankit.recipe.schedules import schedule_warnings
+    from gankit.training.assemble import trial_step
 
     recipe = load_recipe(args.recipe, args.overrides)
     preflight(recipe, args.recipe)
+    trial_step(recipe)
     for warning in schedule_warnings(recipe):
         print(f"warning: {args.recipe}: {warning}", file=sys.stderr, flush=True)
     print(f"# {args.recipe}: valid", flush=True)

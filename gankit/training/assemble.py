@@ -15,16 +15,23 @@ everywhere (``run`` is the verb: :meth:`Trainer.run`).
 
 from __future__ import annotations
 
+import os
+import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from gankit.core.errors import GankitError
 from gankit.core.plugins import get_host
-from gankit.nn.conditional import class_grid_labels, num_classes
-from gankit.recipe.build import (build_augment, build_dataset, build_loss, build_regularizers, resolve_device)
+from gankit.nn.conditional import check_pair, class_grid_labels, num_classes
+from gankit.recipe.build import (build_augment, build_dataset, build_discriminator, build_generator, build_loss,
+                                 build_regularizers, resolve_device)
+from gankit.recipe.checked import ContractError, raised_at
+from gankit.recipe.preflight import N as TRIAL_BATCH
 from gankit.recipe.schema import Recipe
 from gankit.sampling import RunSampling, fixed_noise
 from gankit.rundir.checkpoint import find_checkpoint, load_checkpoint, load_state, remove_stale_temporaries
@@ -35,9 +42,9 @@ from gankit.recipe.load import resolved
 from gankit.training import speed
 from gankit.training.distributed import World, join_world, resume_command, wrap
 from gankit.training.feeding import Feeder
-from gankit.training.health import HealthMonitor, reference_images
+from gankit.training.health import HealthMonitor, is_out_of_memory, memory_error, reference_images
 from gankit.training.nonfinite import NonFinitePolicy
-from gankit.training.players import Players, Scheduled
+from gankit.training.players import Players, Scheduled, checked_optimizer
 from gankit.training.state import RunState, Streams, seed_everything
 from gankit.training.step import GANStep
 
@@ -211,6 +218,76 @@ def assemble(recipe, *, source: str | None = None, overrides: list[str] = (), re
             job.notices.append(f"repaired {job.run_dir / 'metrics.jsonl'}: cut a row torn by the killed run")
         write_recipe(job.run_dir, resolved(r), job.info, resume_command(job.run_dir))
     return job
+
+
+def trial_step(recipe: Recipe) -> None:
+    """One whole training step of ``recipe`` on random tensors of its data's shape, on throwaway copies.
+
+    ``gankit validate`` and ``gankit run`` call it before any real work: a D
+    update and a G update with the recipe's loss, regularisers and
+    augmentation, on a batch of two random images (and labels, when
+    conditional), every value the loss and the regularisers return checked as
+    in training and also required to be finite (:mod:`gankit.recipe.checked`).
+    Everything is built afresh (fp32, on the run's device: a paper-scale step
+    costs minutes on a CPU, not on its GPU) and every random stream is put
+    back afterwards, so the run itself does not change. A broken contract, or
+    any exception, is a GankitError naming where it came from.
+    """
+    r = recipe
+    device = resolve_device(r.device)
+    if device.type == "cuda" and os.environ.get("LOCAL_RANK"):  # under torchrun: this rank's GPU, as the run's
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)  # as join_world will: no rank makes a context on GPU 0
+    speed.configure_determinism(r.train.deterministic, device)  # as the run does, before any CUDA work
+    saved = random.getstate(), np.random.get_state()
+    # Only the trial's device's streams: saving every GPU's would start CUDA on each of them.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        try:
+            _trial(r, device)
+        finally:
+            random.setstate(saved[0])
+            np.random.set_state(saved[1])
+
+
+def _trial(r: Recipe, device: torch.device) -> None:
+    d = r.data
+    try:
+        torch.default_generator.manual_seed(r.seed)  # the CPU's stream (the models are built there); not every GPU's
+        regularizers = build_regularizers(r)
+        G, D = build_generator(r).to(device), build_discriminator(r).to(device)
+        check_pair(G, D)
+        step = GANStep(G, D, build_loss(r), checked_optimizer(r.optim.g, G, "optim.g"),
+                       checked_optimizer(r.optim.d, D, "optim.d"), regularizers=regularizers, augment=build_augment(r),
+                       aug_generator=torch.Generator(device).manual_seed(r.seed) if r.augment is not None else None,
+                       guard=lambda player, values, module: _finite_update(r, player, values), trial=True)
+        G.train(), D.train()
+        real = torch.rand(TRIAL_BATCH, d.channels, d.image_size, d.image_size, device=device) * 2 - 1  # as the data
+        classes = num_classes(G) or num_classes(D)
+        labels = torch.randint(classes, (TRIAL_BATCH,), device=device) if classes is not None else None
+        step([(real, labels)], 0)
+    except ContractError as exc:
+        raise exc.with_arguments(r) from None
+    except GankitError:
+        raise
+    except Exception as exc:  # a model, the augmentation or an optimizer failing mid-step: where, no traceback
+        if is_out_of_memory(exc):
+            raise memory_error(exc, "the trial training step before the run") from None
+        if (user := speed.user_error(exc, r.train)) is not None:  # train.deterministic
+            raise user from None
+        raise GankitError(f"a trial training step (a D and a G update on {TRIAL_BATCH} random images) failed: "
+                          f"{type(exc).__name__}: {exc} (at {raised_at(exc)})") from None
+
+
+def _finite_update(r: Recipe, player: str, values: dict[str, torch.Tensor]) -> bool:
+    """The trial step's guard: every loss value and gradient norm of an update finite, else a GankitError."""
+    bad = {k: float(v) for k, v in values.items() if not torch.isfinite(torch.as_tensor(v)).all()}
+    if not bad:
+        return True
+    given = [f"loss: {dict(r.loss.args)}"] + [f"regularizers.{i}: {dict(s.args)}" for i, s in enumerate(r.regularizers)]
+    raise GankitError(f"a trial training step (random images, initial weights): the {player} update is not finite "
+                      f"({', '.join(f'{k} = {v:g}' for k, v in bad.items())}, all of "
+                      f"{', '.join(f'{k} = {float(v):.4g}' for k, v in values.items())}); check the recipe's "
+                      f"{'; '.join(given)} and optim.{player[0]}.lr ({r.optim.g.lr if player == 'generator' else r.optim.d.lr})")
 
 
 def initialise_from(players: Players, source: str, parts: list[str]) -> dict[str, Any]:

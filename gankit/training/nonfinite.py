@@ -155,6 +155,13 @@ def bad_weights(**modules: nn.Module) -> list[str]:
             if not bool(torch.isfinite(t).all())]
 
 
+def kept_checkpoint(job, good: str = "") -> str:
+    """What a run stopped mid-step keeps: its last checkpoint (the step it was saved at), or none yet."""
+    if job.last_saved_step is None:
+        return "no checkpoint was written yet"
+    return f"the last {good}checkpoint (step {job.last_saved_step}) is kept: {job.run_dir / 'checkpoints' / 'last.pt'}"
+
+
 class Guard:
     """Called by the GAN step as ``guard(player, values, module)``: apply this update?"""
 
@@ -177,7 +184,5 @@ class Guard:
         """Stop the run on a non-finite state, saying which checkpoint is kept."""
         job = self.job
         self.reporter.event(job.counters.step, {"event": "nonfinite", "message": what, **evidence, "action": "stop"})
-        kept = (f"the last good checkpoint (step {job.last_saved_step}) is kept: {job.run_dir / 'checkpoints' / 'last.pt'}"
-                if job.last_saved_step is not None else "no checkpoint was written yet")
-        raise TrainingStopped(f"training stopped, non-finite values at {what}\n    {kept}"
+        raise TrainingStopped(f"training stopped, non-finite values at {what}\n    {kept_checkpoint(job, 'good ')}"
                               + (f"\n    {hint}" if hint else ""), job.run_dir)

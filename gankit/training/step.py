@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from gankit.contracts import Adaptive, HasProbability
 from gankit.nn.conditional import is_conditional, num_classes
+from gankit.recipe.checked import call_loss, call_penalty
 
 # guard(player, values, module) -> apply the update? Called after each backward, before the optimizer
 # step, with the loss statistics and gradient norm; it may also raise to stop the run.
@@ -89,6 +90,9 @@ class GANStep:
     # Under torchrun, the mean over the ranks of a dict of scalars: ADA's controller reads every rank's batch,
     # so that all ranks keep one p (as the official code's collected statistics do).
     across_ranks: Callable[[dict[str, Tensor]], dict[str, Tensor]] | None = None
+    # What the loss and the regularisers return is checked on every call (gankit.recipe.checked); the trial
+    # step before a run (gankit.training.assemble.trial_step) also asks for finite values.
+    trial: bool = False
 
     def __post_init__(self):
         self.nz = self.G.nz
@@ -145,7 +149,7 @@ class GANStep:
         """The sum of ``regs``' penalties due at this step (None when none is), their stats into ``stats``."""
         total = None
         for reg in regs:
-            penalty, reg_stats = reg.penalty(*args, **labels)
+            penalty, reg_stats = call_penalty(reg.penalty, *args, trial=self.trial, **labels)
             if penalty is not None:
                 total = penalty if total is None else total + penalty
                 stats.update(reg_stats)
@@ -162,7 +166,8 @@ class GANStep:
             # D sees the real batch and the fake batch separately (BatchNorm statistics per batch);
             # fake.detach(): this update must not reach G.
             labels = self._labels(real_labels=real_labels, fake_labels=fake_labels)
-            loss_d, stats = self.loss.d_loss(self.seen_by_d, real, fake.detach(), **labels)
+            loss_d, stats = call_loss(self.loss.d_loss, self.seen_by_d, real, fake.detach(), trial=self.trial,
+                                      **labels)
         stats = {"loss_d": loss_d.detach(), **(stats or {})}  # a plugin loss may report nothing: log its value
         # In fp32, outside autocast: a gradient of a gradient underflows fp16 unless scaled, and a scaled
         # one that overflows makes the penalty itself inf, which the guard would take for divergence.
@@ -201,7 +206,8 @@ class GANStep:
         # The same fakes, now through the freshly updated D and with gradients into G. Under DDP, D's
         # gradients from this pass are not averaged across ranks: the next D update discards them.
         with self.autocast(), _no_sync(self.D):
-            loss_g, stats = self.loss.g_loss(self.seen_by_d, fake, **self._labels(fake_labels=fake_labels), **extra)
+            loss_g, stats = call_loss(self.loss.g_loss, self.seen_by_d, fake, trial=self.trial,
+                                      **self._labels(fake_labels=fake_labels), **extra)
         stats = {"loss_g": loss_g.detach(), **(stats or {})}
         if not self._optimize("generator", loss_g, stats, grad_norms):
             return None

@@ -33,6 +33,7 @@ from typing import Any
 
 from gankit.core.errors import DataError, GankitError
 from gankit.nn.conditional import num_classes
+from gankit.recipe.checked import ContractError
 from gankit.rundir.checkpoint import atomic_save, copy_checkpoint, remove_stale_temporaries
 from gankit.rundir.metrics import higher_is_better
 from gankit.sampling import save_grid
@@ -40,7 +41,7 @@ from gankit.training import speed
 from gankit.training.assemble import assemble
 from gankit.training.distributed import resume_command
 from gankit.training.health import DISK_ERRORS, disk_error, is_out_of_memory, memory_error
-from gankit.training.nonfinite import Guard, TrainingStopped, bad_weights, weights_finite
+from gankit.training.nonfinite import Guard, TrainingStopped, bad_weights, kept_checkpoint, weights_finite
 from gankit.training.pictures import Pictures
 from gankit.training.reporter import Reporter, cpu_hint
 
@@ -301,7 +302,6 @@ class Trainer:
                 status = "finished"
                 return
             self.save_checkpoint()
-            self._last_grid()
             status = "interrupted"
             self.reporter.event(self.job.counters.step, {"event": "interrupted", "signal": signal.Signals(stop.signum).name})
             raise RunInterrupted(stop.signum, self.job.run_dir, saved=True)
@@ -310,8 +310,10 @@ class Trainer:
             raise
         except TrainingStopped as exc:
             status, error = "diverged", exc
-            self._last_grid()
             raise
+        except ContractError as exc:  # a plugin broke its contract mid-run: say when, and which checkpoint is kept
+            error = exc.at_step(self.job.counters.step + 1, kept_checkpoint(self.job))
+            raise error from None
         except OSError as exc:  # a full or unwritable disk while logging: say where, not a traceback
             error = exc
             if exc.errno not in DISK_ERRORS:
@@ -319,7 +321,6 @@ class Trainer:
             raise disk_error(exc, self.job.run_dir) from None
         except (MemoryError, RuntimeError) as exc:
             error = exc
-            self._last_grid()
             if (user := speed.user_error(exc, self.recipe.train)) is not None:  # train.compile, train.deterministic
                 raise user from None
             if not is_out_of_memory(exc):
@@ -327,10 +328,11 @@ class Trainer:
             raise memory_error(exc, f"training step {self.job.counters.step + 1}") from None
         except Exception as exc:
             error = exc
-            self._last_grid()
             raise
         finally:
             if self.job.world.is_main and not isinstance(sys.exc_info()[1], KeyboardInterrupt):  # not at a 2nd ^C
+                if status != "finished":
+                    self._last_grid()  # a stop or a failure shows where the run got to
                 self.pictures.finish(self.reporter, self.job.counters.step, status)
             self.reporter.close(status, error)
 

@@ -206,9 +206,11 @@ def validate(
     if recipe is not None and recipe.train.steps is None and recipe.train.epochs is None:
         problems.append("train: set train.steps (iterations) or train.epochs (passes over the data), or both")
     if recipe is not None:
+        from gankit.recipe.batching import train_problems
         from gankit.recipe.schedules import schedule_problems
 
         problems += _metric_problems(recipe, host, origin, coerced) + schedule_problems(recipe, host, origin)
+        problems += train_problems(recipe, origin)
 
     if problems:
         # A key can fail both the schema and the component's signature (optim.g.lr): say it once.

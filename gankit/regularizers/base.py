@@ -13,6 +13,12 @@ Each call runs D once more on its own input (in training mode, like the
 loss's calls), with ``create_graph=True`` so the penalty's gradient reaches
 D's weights.
 
+A penalty on D's gradient at the very images the loss scores (R1 on the real
+batch, R2 on the fakes) can instead be taken from the loss's own pass, as
+StyleGAN2-ADA and R3GAN do: such a regulariser also has
+``from_logits(x, logits)``, where ``x`` is the input that required grad and
+``logits`` D's outputs for it; the GAN step then runs no extra D pass (nor a
+second augmentation draw) for it.
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ class Regularizer:
     def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, step: int, *,
                 real_labels: Tensor | None = None, fake_labels: Tensor | None = None) -> tuple[Tensor | None, Stats]:
         raise NotImplementedError
+
+    def due(self, step: int) -> bool:
+        """Whether it runs at D update ``step`` (0-based): every ``every``-th, every one by default."""
+        return step % getattr(self, "every", 1) == 0
 
 
 def input_gradients(D: nn.Module, x: Tensor, labels: Tensor | None = None) -> Tensor:

@@ -20,18 +20,18 @@ from typing import Any
 import torch
 
 from gankit.core.plugins import get_host
+from gankit.data.labels import dataset_labels
 from gankit.nn.conditional import class_grid_labels, num_classes
 from gankit.recipe.load import resolved
 from gankit.sampling import fixed_noise
 from gankit.training import checkpoint as ckpt_io
 from gankit.training import speed
-from gankit.training.distributed import World, join_world, wrap
-from gankit.training.feeding import Feeder
+from gankit.training.distributed import World, join_world
+from gankit.training.feeding import Feeder, Latents
 from gankit.training.health import HealthMonitor, reference_images
 from gankit.training.hyper import Scheduled
 from gankit.training.nonfinite import NonFinitePolicy
-from gankit.training.parts import (build_augment, build_batches, build_dataset, build_loss, build_regularizers,
-                                   build_training_data, resolve_device)
+from gankit.training.parts import build_batches, build_dataset, build_regularizers, build_training_data, resolve_device
 from gankit.training.players import Players
 from gankit.training.rundir import (RunLock, copy_plugins, create_run_dir, previous_provenance, provenance,
                                     remove_stale_files, repair_record, write_recipe)
@@ -90,6 +90,7 @@ def assemble(recipe, *, source: str | None = None, overrides: list[str] = (), re
     world, rank_device = join_world(r.device)
     device = rank_device or resolve_device(r.device)
     speed.configure_determinism(r.train.deterministic, device)  # before any CUDA work or model
+    speed.configure_tf32(r.train.tf32)
     speed.check_precision(r.train.precision, device)
     seed_everything(r.seed)  # the same on every rank: identical initial models
     dataset = _training_data(r, world)
@@ -98,16 +99,13 @@ def assemble(recipe, *, source: str | None = None, overrides: list[str] = (), re
     streams = Streams(r.seed, device, r.augment is not None)
     streams.per_rank(r.seed, world.rank)
     # Under torchrun, G and D train through DDP wrappers; samples, evaluation and checkpoints use them bare.
-    stepper = GANStep(wrap(players.G, device, world, r.train.sync_batchnorm),
-                      wrap(players.D, device, world, r.train.sync_batchnorm), build_loss(r), players.opt_g,
-                      players.opt_d, regularizers=regularizers, augment=build_augment(r),
-                      aug_generator=streams.augment, ema=players.ema,
-                      autocast=lambda: speed.autocast(r.train.precision, device), scaler_g=players.scaler_g,
-                      scaler_d=players.scaler_d, channels_last=r.train.channels_last, images_per_step=world.size,
-                      across_ranks=world.mean if world.distributed else None)
+    latents = Latents(players.G.nz, num_classes(players.G), dataset_labels(dataset), streams.latents, device,
+                      world.rank, world.size)
+    stepper = GANStep.from_recipe(r, players, regularizers, device, world, latents, streams.augment)
     classes = num_classes(players.G) or num_classes(players.D)
-    feeder = Feeder(r, dataset, world, device, lambda sampler: build_batches(r, dataset, sampler, device, streams.loader),
-                    classes)
+    feeder = Feeder(r, dataset, world, device,
+                    lambda sampler, batch: build_batches(r, dataset, sampler, device, streams.loader, batch), classes,
+                    batches_per_step=r.train.d_steps + stepper.g_takes_batch)
     fixed_z, fixed_labels = fixed_noise(r.train.num_samples, players.G.nz, r.seed, device), None
     if num_classes(players.G) is not None:  # a class grid: row k shows class k
         per_class = max(1, r.train.num_samples // num_classes(players.G))
@@ -132,6 +130,10 @@ def assemble(recipe, *, source: str | None = None, overrides: list[str] = (), re
         if world.is_main:  # the run keeps its own copy of every .py plugin
             r.plugins, run.counters.plugin_files = copy_plugins(run.run_dir, r.plugins, r._source_dir)
     run.info = provenance(list(overrides), source, run.run_id, device, world.size)
+    # What the numbers ran with: the TF32 switches, and how each step's batch was split.
+    run.info["tf32"] = speed.tf32_state()
+    run.info["batch"] = {"step": r.data.batch_size, "per_process": feeder.batch_size,
+                         "per_round": feeder.batch_size // r.train.accumulate, "accumulate": r.train.accumulate}
     run.info["plugin_files"] = run.counters.plugin_files
     if resume is None and r.init_from:
         run.info["init_from"] = initialised

@@ -58,32 +58,41 @@ def build_training_data(recipe: Recipe, log=None) -> torch.utils.data.Dataset:
     one-line notices (default: stderr).
     """
     dataset = build_dataset(recipe)
-    if not recipe.data.cache:
-        return dataset
-    from gankit.data.cache import cache_dataset
-    from gankit.data.identity import dataset_identity
-    from gankit.eval.cache import cache_root
+    if recipe.data.cache:
+        from gankit.data.cache import cache_dataset
+        from gankit.data.identity import dataset_identity
+        from gankit.eval.cache import cache_root
 
-    d = recipe.data
-    return cache_dataset(dataset, dataset_identity(recipe.data), cache_root(d.cache_dir), on_bad_image=d.on_bad_image,
-                         workers=d.workers, log=log)
+        d = recipe.data
+        dataset = cache_dataset(dataset, dataset_identity(recipe.data), cache_root(d.cache_dir),
+                                on_bad_image=d.on_bad_image, workers=d.workers, log=log)
+    if recipe.data.mirror:  # the x-flipped copies (official --mirror); evaluation reads the dataset itself
+        from gankit.data.mirror import Mirrored
+
+        dataset = Mirrored(dataset)
+    return dataset
 
 
 def build_batches(recipe: Recipe, dataset: torch.utils.data.Dataset, sampler, device: torch.device,
-                  generator: torch.Generator | None = None):
-    """Iterable of ``(images, labels, bad)`` batches in ``sampler``'s order (a ResumableSampler).
+                  generator: torch.Generator | None = None, batch_size: int | None = None):
+    """Iterable of ``(images, labels, bad)`` batches of ``batch_size`` (default ``data.batch_size``: this
+    process's share of it under torchrun is the feeder's to give) in ``sampler``'s order (a ResumableSampler).
 
     For a cached dataset a :class:`gankit.data.cached_loader.CachedBatches`
     (images already on ``device``); otherwise the DataLoader the trainer uses,
     with ``data.workers`` processes seeded from ``generator``.
     """
     from gankit.data.cache import CachedDataset
+    from gankit.data.mirror import Mirrored
 
     d = recipe.data
-    if isinstance(dataset, CachedDataset):
+    batch_size = batch_size or d.batch_size
+    mirror = isinstance(dataset, Mirrored)
+    cached = dataset.dataset if mirror else dataset
+    if isinstance(cached, CachedDataset):
         from gankit.data.cached_loader import CachedBatches
 
-        return CachedBatches(dataset, d.batch_size, sampler, device, drop_last=d.drop_last)
+        return CachedBatches(cached, batch_size, sampler, device, drop_last=d.drop_last, mirror=mirror)
     from torch.utils.data import DataLoader
 
     from gankit.data.common import collate
@@ -91,7 +100,7 @@ def build_batches(recipe: Recipe, dataset: torch.utils.data.Dataset, sampler, de
     from gankit.data.workers import loader_options
 
     return DataLoader(
-        dataset, batch_size=d.batch_size, sampler=sampler, collate_fn=collate, drop_last=d.drop_last,
+        dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate, drop_last=d.drop_last,
         pin_memory=device.type == "cuda", generator=generator, **loader_options(d.workers),
     )
 

@@ -20,7 +20,8 @@ from gankit.training.checkpoint import find_checkpoint, load_checkpoint
 ALLOWED = (
     "train.steps", "train.epochs", "train.sample_every", "train.checkpoint_every", "train.log_every", "train.keep_every",
     "eval", "log", "health", "device", "data.workers", "data.cache_dir", "out_dir",
-    "train.precision", "train.channels_last", "train.compile", "train.deterministic",
+    "train.precision", "train.channels_last", "train.compile", "train.deterministic", "train.tf32",
+    "train.accumulate",  # the same batch in more (or fewer) rounds: a resume on a smaller GPU
 )
 
 

@@ -1,11 +1,14 @@
 """A run's progress and random streams: what, beside the players, a checkpoint holds for an exact resume.
 
 Random streams: the global torch/numpy/Python generators are the training's
-own (model initialisation, noise z). Data-loader worker seeds and
-augmentation each have a private generator, so how often a run samples,
-checkpoints or evaluates never changes its trajectory. Under torchrun every
-rank draws its own noise and augmentations (rank 0 keeps the one-process
-run's streams), and a checkpoint holds every rank's states.
+own (model initialisation, noise inputs, style mixing). The latents (z and
+fake labels), data-loader worker seeds and augmentation each have a private
+generator, so how often a run samples, checkpoints or evaluates never
+changes its trajectory. The latent stream is the same on every rank (each
+takes its block of every draw: :class:`gankit.training.feeding.Latents`);
+under torchrun every rank draws its own noise inputs and augmentations
+(rank 0 keeps the one-process run's streams), and a checkpoint holds every
+rank's states.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class Streams:
         self.loader = torch.Generator().manual_seed(seed)  # DataLoader worker seeds, not the training stream
         # Augmentation draws from its own generator (saved in checkpoints), not the training stream.
         self.augment = torch.Generator(device).manual_seed(seed + 1) if augment else None
+        # z and fake labels: alike on every rank, so a step's latents do not depend on how its batch is split.
+        self.latents = torch.Generator(device).manual_seed(seed + 2)
 
     def per_rank(self, seed: int, rank: int) -> None:
         """Each rank its own noise and augmentation streams (rank 0 keeps the one-process run's)."""
@@ -67,13 +72,15 @@ class Streams:
 
     def state(self) -> dict[str, Any]:
         """This process's random states: the global ones, the loader's and the augmentation's."""
-        return {**ckpt_io.rng_state(self.loader),
+        return {**ckpt_io.rng_state(self.loader), "latents": self.latents.get_state(),
                 **({"augment": self.augment.get_state()} if self.augment is not None else {})}
 
     def restore(self, rng: dict[str, Any]) -> None:
         ckpt_io.set_rng_state(rng, self.loader)
         if self.augment is not None:
             self.augment.set_state(rng["augment"])
+        if "latents" in rng:  # older checkpoints drew z from the training stream: the latents start afresh
+            self.latents.set_state(rng["latents"])
 
 
 def rank_rng(ck: dict[str, Any], world, where: str) -> dict[str, Any]:

@@ -149,7 +149,7 @@ class Trainer:
             self.scheduled_values = run.scheduled.apply(run.counters.images_seen)
             log_now = (step + 1) % t.log_every == 0 or step + 1 == run.total_steps
             stats = run.stepper(group, step, grad_norms=log_now)
-            images = sum(real.shape[0] for real, _ in group)
+            images = run.stepper.images(group)  # D's batches (G's own real batch is not counted)
             run.counters.step += 1
             run.counters.images_seen += images * run.world.size
             window_images += images

@@ -401,7 +401,7 @@ def test_controller_state_round_trips_mid_interval(tmp_path):
     first.observe(signs[7], batch_size=8)  # ...and after an observe, before its step
     torch.save(first.state_dict(), tmp_path / "ada.pt")
     state = torch.load(tmp_path / "ada.pt", weights_only=True)
-    assert set(state) == {"p", "sign_sum", "num_images", "num_steps", "num_updates", "rt"}
+    assert set(state) == {"p", "sign_sum", "num_signs", "num_images", "num_steps", "num_updates", "rt"}
     resumed = AdaptiveP(interval=3, kimg=0.1)
     resumed.load_state_dict(state)
     tail = [resumed.step()] + drive(resumed, signs[8:])

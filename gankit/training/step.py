@@ -445,6 +445,8 @@ class GANStep:
 
     def _backward(self, player: str, loss: Tensor) -> None:
         scaler = self.scaler_d if player == "discriminator" else self.scaler_g
+        if not loss.requires_grad:  # a player with no trainable weight reached (a frozen G): nothing to learn
+            return
         if scaler is None:
             loss.backward()
         else:  # fp16: backward on the scaled loss (small gradients would underflow)

@@ -55,10 +55,9 @@ every image goes through the warp, also those whose draws are all identity
 permutations: sym6 is asymmetric, so a mirrored image rings by a few per
 cent at high frequencies; integer shifts are exact.
 
-p = 0 makes every draw, as the official code does (so a stream, or replayed
-draws, stay aligned whatever p is), and returns the input tensor itself:
-every gate is closed (the official code still resamples the images through
-an identity warp, which moves pixels by up to ~3e-6). p > 1 is
+p = 0 makes every draw, as the official code does (so replayed draws stay
+aligned whatever p is), and returns the input itself: every gate is closed
+(the official code still warps it by the identity, ±3e-6). p > 1 is
 accepted, as the official controller can produce it: each chance p × mult
 then saturates at 1. Images are processed in float32 at least (half inputs
 are converted and returned in their own dtype). Differentiable in the input

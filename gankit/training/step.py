@@ -42,7 +42,6 @@ What the step always does, as the official loops do:
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,28 +51,7 @@ from torch import Tensor, nn
 from gankit.losses.base import discriminate
 from gankit.nn.conditional import is_conditional, num_classes
 from gankit.training.feeding import Latents
-
-# guard(player, values, module) -> apply the update? Called after each update's backward passes, before the
-# optimizer step, with the loss statistics and gradient norm; it may also raise to stop the run.
-Guard = Callable[[str, dict[str, Tensor], nn.Module], bool]
-
-
-def grad_norm(module: nn.Module) -> Tensor:
-    """The L2 norm of all of ``module``'s gradients together (non-finite if any gradient is)."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]  # leaf gradients: no graph to detach
-    if not grads:
-        return torch.zeros(())
-    try:  # per-tensor norms in one fused kernel, then their norm: no copy of the gradients
-        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    except RuntimeError:  # gradients on several devices or of several dtypes
-        return torch.nn.utils.get_total_norm(grads)
-
-
-def _no_sync(module: nn.Module, skip: bool = True) -> contextlib.AbstractContextManager:
-    """DDP's ``no_sync()`` for a wrapped module when ``skip`` (its backward passes' gradients stay local)."""
-    if skip and isinstance(module, nn.parallel.DistributedDataParallel):
-        return module.no_sync()
-    return contextlib.nullcontext()
+from gankit.training.updates import Guard, Tape, Updates, grad_norm, no_sync  # noqa: F401 (grad_norm: re-exported)
 
 
 class AugmentedD(nn.Module):
@@ -90,42 +68,8 @@ class AugmentedD(nn.Module):
         return self.D(x) if labels is None else self.D(x, labels)
 
 
-class Tape:
-    """D for one loss call, remembering its logits for the ``watched`` inputs (a penalty takes them)."""
-
-    def __init__(self, D: nn.Module, watched: tuple[Tensor, ...]):
-        self.D, self.watched, self.logits = D, watched, {}
-
-    def __call__(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
-        out = self.D(x) if labels is None else self.D(x, labels)
-        for i, w in enumerate(self.watched):
-            if x is w:
-                self.logits[i] = out
-        return out
-
-    def __getattr__(self, name: str):  # num_classes and the like: D's own
-        return getattr(self.D, name)
-
-
-class _Mean:
-    """Statistics averaged over an update's rounds, weighted by their images."""
-
-    def __init__(self):
-        self.sums: dict[str, Tensor] = {}
-        self.count = 0
-
-    def add(self, stats: dict[str, Tensor], n: int) -> None:
-        for k, v in stats.items():
-            v = torch.as_tensor(v).detach().float() * n
-            self.sums[k] = self.sums[k] + v if k in self.sums else v
-        self.count += n
-
-    def value(self) -> dict[str, Tensor]:
-        return {k: v / self.count for k, v in self.sums.items()}
-
-
 @dataclass
-class GANStep:
+class GANStep(Updates):
     """The players, their optimizers and everything the recipe adds to the tutorial's step."""
 
     G: nn.Module
@@ -247,7 +191,7 @@ class GANStep:
             stats["aug_p"] = torch.tensor(float(self.augment.p))
         return stats
 
-    # ----------------------------------------------------------------------------------------------- D's update
+    # ------------------------------------------------------------------------------------------------- updates
 
     def d_update(self, real: Tensor, real_labels: Tensor | None, d_update: int, grad_norms: bool):
         """Dmain (and Dreg when a lazy penalty is due); returns (stats or None if skipped, the rounds' fakes:
@@ -258,93 +202,70 @@ class GANStep:
         n = real.shape[0]
         z = self.latents.z("Dmain", n)
         fake_labels = real_labels if self.pairs and self.classes is not None else self.latents.labels("Dmain", n)
-        self.opt_d.zero_grad(set_to_none=True)
-        rounds, kept, mean = self._rounds(n), [], _Mean()
-        total_loss = None
-        shared = [r for r in self.d_regs if r.due(d_update) and self.share_penalties and hasattr(r, "from_logits")]
-        own = [r for r in self.d_regs if r.due(d_update) and r not in shared]
+        due = [r for r in self.d_regs if r.due(d_update)]
+        shared = [r for r in due if self.share_penalties and hasattr(r, "from_logits")]
+        kept = []
+
+        def dmain(k: int, sl: slice):
+            fl, rl = _part(fake_labels, sl), _part(real_labels, sl)
+            with self.autocast(), (torch.no_grad() if self.g_step == "fresh" else contextlib.nullcontext()):
+                fake = self._generate(z[sl], fl)
+            kept.append((fake, fl, real[sl], rl))
+            # The shared penalties' inputs require grad: their gradient comes from the loss's own pass.
+            real_in = real[sl].detach().requires_grad_(any(r.judges == "real" for r in shared))
+            fake_in = fake.detach().requires_grad_(any(r.judges == "fake" for r in shared))
+            labels = self._labels(real_labels=rl, fake_labels=fl)
+            tape = Tape(self.seen_by_d, (real_in, fake_in))
+            # D sees the real batch and the fake batch separately (BatchNorm statistics per batch);
+            # fake.detach(): this update must not reach G.
+            with self.autocast():
+                loss_d, stats = self.loss.d_loss(tape, real_in, fake_in, **labels)
+            stats = {"loss_d": loss_d.detach(), **(stats or {})}  # a plugin loss may report nothing
+            if hasattr(self.augment, "observe"):  # ADA reads D's view of every real batch
+                self.augment.observe({k: v for k, v in stats.items() if k == "real_sign"}, sl.stop - sl.start)
+            total = loss_d
+            for reg in due:
+                x, i = (real_in, 0) if reg.judges == "real" else (fake_in, 1)
+                if reg in shared and i in tape.logits:
+                    penalty, reg_stats = reg.from_logits(x, tape.logits[i].float())
+                else:  # its own pass, in fp32 (a gradient of a gradient underflows fp16 unless scaled)
+                    penalty, reg_stats = reg.penalty(self.seen_by_d, real_in.detach().float(),
+                                                     fake_in.detach().float(), d_update, **labels)
+                if penalty is not None:
+                    total = total + penalty
+                    stats.update(reg_stats)
+            return total, stats
+
         with self._frozen("generator", self.g_step == "fresh"):
-            for k, (sl, weight) in enumerate(rounds):
-                fl = None if fake_labels is None else fake_labels[sl]
-                rl = None if real_labels is None else real_labels[sl]
-                with self.autocast(), (torch.no_grad() if self.g_step == "fresh" else contextlib.nullcontext()):
-                    fake = self._generate(z[sl], fl)
-                kept.append((fake, fl, real[sl], rl))
-                # The penalties' inputs require grad: their gradient is taken from the loss's own pass.
-                real_in = real[sl].detach().requires_grad_(any(r.judges == "real" for r in shared))
-                fake_in = fake.detach().requires_grad_(any(r.judges == "fake" for r in shared))
-                labels = self._labels(real_labels=rl, fake_labels=fl)
-                tape = Tape(self.seen_by_d, (real_in, fake_in))
-                with _no_sync(self.D, k < len(rounds) - 1):
-                    # D sees the real batch and the fake batch separately (BatchNorm statistics per batch);
-                    # fake.detach(): this update must not reach G.
-                    with self.autocast():
-                        loss_d, stats = self.loss.d_loss(tape, real_in, fake_in, **labels)
-                    stats = {"loss_d": loss_d.detach(), **(stats or {})}  # a plugin loss may report nothing
-                    total = loss_d
-                    for reg in shared + own:
-                        x, i = (real_in, 0) if reg.judges == "real" else (fake_in, 1)
-                        if reg in shared and i in tape.logits:
-                            penalty, reg_stats = reg.from_logits(x, tape.logits[i].float())
-                        else:  # its own pass, in fp32 (a gradient of a gradient underflows fp16 unless scaled)
-                            penalty, reg_stats = reg.penalty(self.seen_by_d, real_in.detach().float(),
-                                                             fake_in.detach().float(), d_update, **labels)
-                        if penalty is not None:
-                            total = total + penalty
-                            stats.update(reg_stats)
-                    self._backward("discriminator", total * weight)
-                total_loss = total.detach() * weight if total_loss is None else total_loss + total.detach() * weight
-                mean.add(stats, sl.stop - sl.start)
-                if hasattr(self.augment, "observe"):  # ADA reads D's view of every real batch
-                    self.augment.observe({k: v for k, v in stats.items() if k == "real_sign"}, sl.stop - sl.start)
-            stats = mean.value()
-            if not self._apply("discriminator", total_loss, stats, grad_norms):
-                return None, kept
-            due = [r for r in self.d_lazy if r.due(d_update)]
-            if due:  # StyleGAN2's "Dreg": a lazy penalty is its own update, on the steps it is due
-                reg_stats = self._lazy_d_update(due, kept, d_update)
-                if reg_stats is None:
-                    return None, kept
-                stats.update(reg_stats)
+            stats = self._update("discriminator", n, dmain, grad_norms)
+            lazy = [r for r in self.d_lazy if r.due(d_update)]
+            if stats is not None and lazy:  # StyleGAN2's "Dreg": a lazy penalty is its own update when due
+                reg_stats = self._update("discriminator", n, lambda k, sl: self._dreg(lazy, kept[k], d_update))
+                stats = None if reg_stats is None else {**stats, **reg_stats}
         return stats, kept
 
-    def _lazy_d_update(self, due: list, kept: list, d_update: int) -> dict[str, Tensor] | None:
-        """The lazy penalties' own update over the D update's rounds (None if skipped)."""
-        self.opt_d.zero_grad(set_to_none=True)
-        mean, total_penalty = _Mean(), None
-        rounds = self._rounds(sum(real.shape[0] for _, _, real, _ in kept))
-        for k, ((sl, weight), (fake, fl, real, rl)) in enumerate(zip(rounds, kept)):
-            labels = self._labels(real_labels=rl, fake_labels=fl)
-            stats, total = {}, None
-            with _no_sync(self.D, k < len(rounds) - 1):
-                for reg in due:
-                    if hasattr(reg, "from_logits"):
-                        # D's own pass on the images the penalty judges (with its own augmentation draw)
-                        x = (real if reg.judges == "real" else fake).detach().float().requires_grad_(True)
-                        which = labels.get("real_labels" if reg.judges == "real" else "fake_labels")
-                        logits = discriminate(self.seen_by_d, x, which)
-                        penalty, reg_stats = reg.from_logits(x, logits)
-                        # logits · 0, as the official loop's: every weight of the pass gets a gradient (0 for
-                        # those the penalty does not reach, D's output bias), so Adam steps each (and DDP
-                        # sees a gradient for each).
-                        penalty = penalty + logits.float().mean() * 0
-                        if reg.judges == "real" and hasattr(self.augment, "observe"):  # the official loop counts them
-                            self.augment.observe({"real_sign": logits.detach().sign().mean()}, x.shape[0])
-                    else:
-                        penalty, reg_stats = reg.penalty(self.seen_by_d, real.detach().float(),
-                                                         fake.detach().float(), d_update, **labels)
-                    if penalty is not None:
-                        total = penalty if total is None else total + penalty
-                        stats.update(reg_stats)
-                if total is None:
-                    return {}
-                self._backward("discriminator", total * weight)
-            total_penalty = total.detach() * weight if total_penalty is None else total_penalty + total.detach() * weight
-            mean.add(stats, sl.stop - sl.start)
-        stats = mean.value()
-        return stats if self._apply("discriminator", total_penalty, dict(stats), False) else None
-
-    # ----------------------------------------------------------------------------------------------- G's update
+    def _dreg(self, lazy: list, kept_round: tuple, d_update: int):
+        """One round of the lazy penalties: D's own pass on the images each judges (its own augmentation draw)."""
+        fake, fl, real, rl = kept_round
+        labels = self._labels(real_labels=rl, fake_labels=fl)
+        total, stats = None, {}
+        for reg in lazy:
+            if hasattr(reg, "from_logits"):
+                x = (real if reg.judges == "real" else fake).detach().float().requires_grad_(True)
+                logits = discriminate(self.seen_by_d, x, labels.get(f"{reg.judges}_labels"))
+                penalty, reg_stats = reg.from_logits(x, logits)
+                # logits · 0, as the official loop's: every weight of the pass gets a gradient (0 where the
+                # penalty does not reach: D's output bias), so Adam steps each, and DDP sees one for each.
+                penalty = penalty + logits.float().mean() * 0
+                if reg.judges == "real" and hasattr(self.augment, "observe"):  # the official loop counts them
+                    self.augment.observe({"real_sign": logits.detach().sign().mean()}, x.shape[0])
+            else:
+                penalty, reg_stats = reg.penalty(self.seen_by_d, real.detach().float(), fake.detach().float(),
+                                                 d_update, **labels)
+            if penalty is not None:
+                total = penalty if total is None else total + penalty
+                stats.update(reg_stats)
+        return total, stats
 
     def g_update(self, batch: tuple[Tensor, Tensor | None], step: int, grad_norms: bool, reused: list | None = None):
         """Gmain (and Greg when due): on ``reused`` fakes (the D update's rounds, the tutorial's) or on a
@@ -357,72 +278,41 @@ class GANStep:
         if reused is None:
             z = self.latents.z("Gmain", n)
             fake_labels = real_labels if self.pairs and self.classes is not None else self.latents.labels("Gmain", n)
-        self.opt_g.zero_grad(set_to_none=True)
-        rounds, mean, total_loss = self._rounds(n), _Mean(), None
+
+        def gmain(k: int, sl: slice):
+            if reused is not None:  # the same fakes, now through the freshly updated D
+                fake, fl, r, rl = reused[k]
+            else:
+                fl, r, rl = _part(fake_labels, sl), real[sl], _part(real_labels, sl)
+                with self.autocast():
+                    fake = self._generate(z[sl], fl)
+            extra = {}
+            if self.g_scores_reals:  # RpGAN pairs each fake with a real image
+                extra = {"real": r, **({"real_labels": rl} if self.labelled_d else {})}
+            # D is frozen and its pass never synchronised: only G's gradients are wanted.
+            with self.autocast(), no_sync(self.D):
+                loss_g, stats = self.loss.g_loss(self.seen_by_d, fake, **self._labels(fake_labels=fl), **extra)
+            return loss_g, {"loss_g": loss_g.detach(), **(stats or {})}
+
         with self._frozen("discriminator"):
-            for k, (sl, weight) in enumerate(rounds):
-                with _no_sync(self.G, k < len(rounds) - 1):
-                    if reused is not None:  # the same fakes, now through the freshly updated D
-                        fake, fl, r, rl = reused[k]
-                    else:
-                        fl, r = None if fake_labels is None else fake_labels[sl], real[sl]
-                        rl = None if real_labels is None else real_labels[sl]
-                        with self.autocast():
-                            fake = self._generate(z[sl], fl)
-                    extra = {}
-                    if self.g_scores_reals:  # RpGAN pairs each fake with a real image
-                        extra = {"real": r, **({"real_labels": rl} if self.labelled_d else {})}
-                    # D is frozen and its pass never synchronised: only G's gradients are wanted.
-                    with self.autocast(), _no_sync(self.D):
-                        loss_g, stats = self.loss.g_loss(self.seen_by_d, fake, **self._labels(fake_labels=fl),
-                                                         **extra)
-                    self._backward("generator", loss_g * weight)
-                total_loss = loss_g.detach() * weight if total_loss is None else total_loss + loss_g.detach() * weight
-                mean.add({"loss_g": loss_g.detach(), **(stats or {})}, sl.stop - sl.start)
-            stats = mean.value()
-            if not self._apply("generator", total_loss, stats, grad_norms):
-                return None
-            due = [r for r in self.g_regs if getattr(r, "due", lambda s: True)(step)]
-            if due:  # StyleGAN2's "Greg": path-length regularisation, its own update when due
-                reg_stats = self._lazy_g_update(due, n, step)
-                if reg_stats is None:
-                    return None
-                stats.update(reg_stats)
+            stats = self._update("generator", n, gmain, grad_norms)
+            lazy = [r for r in self.g_regs if getattr(r, "due", lambda s: True)(step)]
+            if stats is not None and lazy:  # StyleGAN2's "Greg": path length, its own update when due
+                z_reg, labels = self.latents.z("Greg", n), self.latents.labels("Greg", n)
+                probe = lambda images: self.latents.probe("Greg", images)  # noqa: E731
+
+                def greg(k: int, sl: slice):
+                    total, reg_stats = None, {}
+                    for reg in lazy:
+                        penalty, s = reg.penalty(self.G, z_reg[sl], _part(labels, sl), step, probe=probe)
+                        if penalty is not None:
+                            total = penalty if total is None else total + penalty
+                            reg_stats.update(s)
+                    return total, reg_stats
+
+                reg_stats = self._update("generator", n, greg)
+                stats = None if reg_stats is None else {**stats, **reg_stats}
         return stats
-
-    def _lazy_g_update(self, due: list, n: int, step: int) -> dict[str, Tensor] | None:
-        """Generator regularisers' own update (None if skipped), on the Greg phase's latents."""
-        z = self.latents.z("Greg", n)
-        labels = self.latents.labels("Greg", n)
-        probe = lambda images: self.latents.probe("Greg", images)  # noqa: E731
-        self.opt_g.zero_grad(set_to_none=True)
-        rounds, mean, total_penalty = self._rounds(n), _Mean(), None
-        for k, (sl, weight) in enumerate(rounds):
-            stats, total = {}, None
-            with _no_sync(self.G, k < len(rounds) - 1):
-                for reg in due:
-                    penalty, reg_stats = reg.penalty(self.G, z[sl], None if labels is None else labels[sl], step,
-                                                     probe=probe)
-                    if penalty is not None:
-                        total = penalty if total is None else total + penalty
-                        stats.update(reg_stats)
-                if total is None:
-                    return {}
-                self._backward("generator", total * weight)
-            total_penalty = total.detach() * weight if total_penalty is None else total_penalty + total.detach() * weight
-            mean.add(stats, sl.stop - sl.start)
-        stats = mean.value()
-        return stats if self._apply("generator", total_penalty, dict(stats), False) else None
-
-    # ------------------------------------------------------------------------------------------------ the parts
-
-    def _rounds(self, n: int) -> list[tuple[slice, float]]:
-        """The accumulation rounds of a batch of ``n``: consecutive slices, each with its loss weight."""
-        size = math.ceil(n / min(self.accumulate, n))
-        slices = [slice(i, min(i + size, n)) for i in range(0, n, size)]
-        if self.accumulate_mode == "sum":  # each round's mean adds its gradient (StyleGAN2-ADA's gain)
-            return [(sl, 1.0) for sl in slices]
-        return [(sl, (sl.stop - sl.start) / n) for sl in slices]  # the batch mean's gradient
 
     def _generate(self, z: Tensor, labels: Tensor | None) -> Tensor:
         return self.G(z) if self.classes is None else self.G(z, labels)
@@ -431,51 +321,8 @@ class GANStep:
         # Only a class-conditional D is given labels, so losses written without them keep working.
         return labels if self.labelled_d else {}
 
-    @contextlib.contextmanager
-    def _frozen(self, player: str, frozen: bool = True):
-        """``player``'s weights need no gradient inside (the other player's update), as the official loops do."""
-        params = self._trainable[player] if frozen else []
-        for p in params:
-            p.requires_grad_(False)
-        try:
-            yield
-        finally:
-            for p in params:
-                p.requires_grad_(True)
-
-    def _backward(self, player: str, loss: Tensor) -> None:
-        scaler = self.scaler_d if player == "discriminator" else self.scaler_g
-        if not loss.requires_grad:  # a player with no trainable weight reached (a frozen G): nothing to learn
-            return
-        if scaler is None:
-            loss.backward()
-        else:  # fp16: backward on the scaled loss (small gradients would underflow)
-            scaler.scale(loss).backward()
-
-    def _apply(self, player: str, loss: Tensor, stats: dict[str, Tensor], grad_norms: bool) -> bool:
-        """``player``'s optimizer step on the accumulated gradients, unless the guard refuses it (then False)."""
-        module, opt, scaler = (self.D, self.opt_d, self.scaler_d) if player == "discriminator" else \
-            (self.G, self.opt_g, self.scaler_g)
-        p = player[0]  # "d" or "g"
-        if scaler is not None:
-            scaler.unscale_(opt)
-        if grad_norms or self.guard is not None:
-            stats[f"grad_norm_{p}"] = grad_norm(module)
-        checked = {**stats, f"loss_{p}": loss}  # the update's whole objective, penalties included
-        if scaler is not None:
-            # An overflowed fp16 gradient is routine: scaler.step skips the update and lowers the scale.
-            # The losses are still checked: a non-finite loss is divergence, not overflow.
-            checked.pop(f"grad_norm_{p}", None)
-        applied = self.guard is None or self.guard(player, checked, module)
-        if not applied:
-            opt.zero_grad(set_to_none=True)
-        elif scaler is None:
-            opt.step()
-        else:
-            scaler.step(opt)
-        if scaler is not None:
-            scaler.update()  # also after a refused update: unscale_ above must be followed by an update
-        return applied
+def _part(labels: Tensor | None, sl: slice) -> Tensor | None:
+    return None if labels is None else labels[sl]
 
 
 def gan_step(G, D, loss, opt_g, opt_d, real: Tensor, grad_norms: bool = False, guard: Guard | None = None):

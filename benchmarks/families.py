@@ -331,7 +331,10 @@ def main() -> int:
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--official", type=Path, default=None,
                    help="a folder holding extracted official checkouts (stylegan2-ada-pytorch/, R3GAN/)")
+    p.add_argument("--threads", type=int, default=None, help="torch's CPU threads (default: torch's own)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     print(f"CPU ({torch.get_num_threads()} threads), torch {torch.__version__}, batch {args.batch_size}, "
           f"{args.steps} steps x {args.rounds} rounds, alternating; p = 0.2; the step at 0 (every lazy "

@@ -92,3 +92,17 @@ def test_sum_mode_adds_the_rounds_gradients_as_stylegan2_ada(r3gan_tiny):
     assert m.keys() == s.keys() and m
     for name in m:
         assert torch.equal(s[name], 2 * m[name]), name
+
+
+def test_a_run_may_resume_with_more_rounds(r3gan_tiny):
+    """The same batch in more rounds (a resume on a smaller GPU), and TF32, may change on --resume."""
+    from gankit.training.resume import prepare_resume
+    from gankit.training.trainer import Trainer, train
+
+    r3gan_tiny["train"]["steps"] = 1
+    run_dir = train(validate(r3gan_tiny))
+    recipe, ck, run_dir = prepare_resume(run_dir, ["train.steps=2", "train.accumulate=4", "train.tf32=true"])
+    assert (recipe.train.accumulate, recipe.train.tf32) == (4, True)
+    Trainer(recipe, resume=ck, run_dir=run_dir).run()
+    assert load_checkpoint(run_dir)["images_seen"] == 2 * 16
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False

@@ -57,7 +57,7 @@ def recipe_for(t: dict, base: str) -> dict:
 
 
 def trainer(t: dict, name: str):
-    built = build(recipe_for(t, RECIPES[name]), None)
+    built = build(recipe_for(t, RECIPES[name]))
     keys = {"G": official.key_map(t["init"]["G"], "generator"), "D": official.key_map(t["init"]["D"], "discriminator")}
     built.key_maps = keys
     return built

@@ -77,9 +77,8 @@ def build(name: str, batch: int, device: torch.device, *, bf16: bool = False, ch
     fp16 in the top 4 resolutions, R3GAN's bf16 stages) on CUDA; off: float32.
     """
     from gankit.core.plugins import get_host
-    from gankit.training.hyper import Scheduled
-    from gankit.training.parts import build_regularizers
-    from gankit.training.players import Players
+    from gankit.recipe.build import build_regularizers
+    from gankit.training.players import Players, Scheduled
     from gankit.training.state import seed_everything
     from gankit.training.step import GANStep
 

@@ -63,8 +63,8 @@ def save_grid(images, path, nrow=None, scale=1):
 
 
 def load_run(run_dir):
-    """A run directory's recipe, metrics rows, checkpoints and samples; see :func:`gankit.runs.record.load_run`."""
-    from gankit.runs.record import load_run as _load
+    """A run directory's recipe, metrics rows, checkpoints and samples; see :func:`gankit.rundir.record.load_run`."""
+    from gankit.rundir.record import load_run as _load
 
     return _load(run_dir)
 

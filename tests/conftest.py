@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,41 @@ from helpers import TINY
 
 # wandb costs seconds per run; tests that check wandb turn it back on themselves.
 os.environ["WANDB_MODE"] = "disabled"
+
+# No test finds this machine's Inception weights by accident (`setup.sh --test` installs them, and a real FID
+# costs minutes on a CPU): torch's hub cache points at an empty folder and downloads are off, for the tests'
+# own processes and the `gankit` processes they start. Tests that need the real weights take the
+# `real_inception_weights` fixture, which looks where a user's run would.
+REAL_WEIGHTS_ENV = {k: os.environ.pop(k, None) for k in ("TORCH_HOME", "GANKIT_INCEPTION_WEIGHTS")}
+os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="gankit-tests-torch-")
+os.environ["GANKIT_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def real_inception_weights():
+    """The Inception weights a user's run on this machine would use (published network only).
+
+    Skips with the command that gets them; in CI (CI=true) fails instead: CI must compute real FIDs.
+    """
+    from gankit.eval import weights
+    from gankit.eval.errors import WeightsError
+
+    def need(what: str):
+        message = f"{what}: run `gankit weights fetch` (scripts/setup.sh --test does)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI must compute real FIDs, but {message}")
+        pytest.skip(message)
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in REAL_WEIGHTS_ENV.items():
+            mp.delenv(key, raising=False) if value is None else mp.setenv(key, value)
+        try:
+            found, _ = weights.locate(allow_download=False)
+        except WeightsError as exc:
+            need(f"no Inception weights here ({str(exc).splitlines()[0]})")
+    if not found.comparable:
+        need(f"{found.path} is not the published network ({found.origin})")
+    return found
 
 
 @pytest.fixture(autouse=True)

@@ -20,9 +20,8 @@ import yaml
 
 from gankit.core.plugins import get_host
 from gankit.recipe import validate
-from gankit.training.hyper import Scheduled
-from gankit.training.parts import build_regularizers
-from gankit.training.players import Players
+from gankit.recipe.build import build_regularizers
+from gankit.training.players import Players, Scheduled
 from gankit.training.step import GANStep
 from goldens import rel_inf, rel_l2
 from helpers import REPO

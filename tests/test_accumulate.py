@@ -16,7 +16,7 @@ import torch
 from gankit.core.errors import GankitError
 from gankit.recipe import validate
 from gankit.recipe.batching import split_batch
-from gankit.training.checkpoint import load_checkpoint
+from gankit.rundir.checkpoint import load_checkpoint
 from helpers import only_run_dir, states_equal
 from test_ddp import WORKER, torchrun
 
@@ -76,7 +76,7 @@ def grads_of(recipe: dict, mode: str) -> list:
     trainer = Trainer(validate(recipe))
     trainer.start()
     seen = []
-    trainer.job.stepper.guard = lambda player, values, module: seen.append(
+    trainer.job.gan_step.guard = lambda player, values, module: seen.append(
         (player, {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None})) or True
     trainer.train_steps(1)
     trainer.job.lock.release()
@@ -96,7 +96,7 @@ def test_sum_mode_adds_the_rounds_gradients_as_stylegan2_ada(r3gan_tiny):
 
 def test_a_run_may_resume_with_more_rounds(r3gan_tiny):
     """The same batch in more rounds (a resume on a smaller GPU), and TF32, may change on --resume."""
-    from gankit.training.resume import prepare_resume
+    from gankit.training.state import prepare_resume
     from gankit.training.trainer import Trainer, train
 
     r3gan_tiny["train"]["steps"] = 1

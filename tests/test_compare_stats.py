@@ -14,7 +14,7 @@ import pytest
 
 from gankit.core.errors import GankitError
 from gankit.runs import groups as G
-from gankit.runs.record import RunRecord
+from gankit.rundir.record import RunRecord
 from gankit.runs.stats import Interval, difference, mean_interval, t_cdf, t_quantile, welch
 
 # t(0.975, df) from any printed table.

@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from gankit.core.errors import GankitError
-from gankit.training.checkpoint import load_checkpoint
+from gankit.rundir.checkpoint import load_checkpoint
 from gankit.training.distributed import join_world
 from gankit.data.sampler import ResumableSampler
 from helpers import REPO, only_run_dir, states_equal
+
+pytestmark = pytest.mark.slow  # the slow tier: torchrun processes
 
 WORKER = REPO / "tests" / "ddp_worker.py"
 

@@ -59,7 +59,7 @@ def make_recipe(tmp_path, **eval_keys):
 
 
 def evaluator(recipe) -> Evaluator:
-    from gankit.training.parts import build_dataset
+    from gankit.recipe.build import build_dataset
 
     return Evaluator(recipe, torch.device("cpu"), lambda: build_dataset(recipe), registry=get_host().registry)
 
@@ -178,8 +178,8 @@ def test_without_weights_the_default_trains_and_says_which_metrics_are_skipped(e
     ev = evaluator(recipe)
     notices = ev.prepare()
     assert len(notices) == 1
-    assert notices[0].startswith("eval: skipping fid, is (eval.on_missing_weights: skip): the Inception weights")
-    assert notices[0].endswith("measuring: swd")
+    assert notices[0].startswith("eval: skipping fid, is: no Inception weights on this machine: $GANKIT_OFFLINE")
+    assert notices[0].endswith("; measuring swd")
     assert set(ev.skipped) == {"fid", "is"} and ev.metrics == ["swd"]
     rows = ev.evaluate(generate, NZ, step=10)
     assert [r["metric"] for r in rows] == ["swd"] and rows[0]["value"] > 0
@@ -220,7 +220,8 @@ def test_gankit_eval_checkpoint_measures_the_runs_generator(env, capsys):
     out = json.loads(capsys.readouterr().out)
     assert set(out["values"]) == {"fid", "swd"}
     for row in out["rows"]:
-        assert row["step"] == 1 and row["num_fake"] == 40 and row["checkpoint"].endswith("last.pt")
+        # best.pt: the run kept the best of the first metric it measured (swd), and gankit eval prefers it
+        assert row["step"] == 1 and row["num_fake"] == 40 and row["checkpoint"].endswith("best.pt")
         assert row["generator"] == "raw" and row["reference"]["dataset"] == "digits"
     assert out["rows"][0]["feature_extractor"] == "tiny"  # the run's recipe chose it; its plugin is loaded
     assert main(["eval", str(run_dir), "--metrics", "fid"]) == 0  # the text table

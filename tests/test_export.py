@@ -62,6 +62,7 @@ def eager(run_dir, z, labels=None):
     return generate_from(load_generator(run_dir), z, labels)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_format_is_written_checked_and_reported(exported, family):
     run_dir, files = exported[family]
@@ -73,6 +74,7 @@ def test_every_format_is_written_checked_and_reported(exported, family):
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no staging folder left behind
 
 
+@pytest.mark.slow
 def test_the_files_run_without_gankit_on_any_batch_size(exported, tmp_path):
     """torch.export.load, torch.jit.load and onnxruntime in a Python that cannot import gankit or its plugins."""
     jobs = {}
@@ -188,6 +190,7 @@ def test_mistakes_are_clear(exported, tmp_path):
     assert code == 0 and (run_dir / "exports" / "generator.torchscript.pt").is_file(), out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,args", [
     ("stylegan2", dict(nz=8, w_dim=8, channel_base=256, channel_max=8, image_size=16, channels=1, mapping_layers=2)),
     ("r3gan", dict(nz=8, width=8, image_size=16, channels=1, num_classes=10)),

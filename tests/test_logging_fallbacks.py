@@ -10,7 +10,8 @@ import pytest
 
 from gankit import cli
 from gankit.loggers import factory
-from gankit.loggers.local import LocalLogger, read_metrics
+from gankit.loggers.local import LocalLogger
+from gankit.rundir.metrics import read_metrics
 from gankit.loggers.wandb_logger import WandbLogger
 from gankit.recipe.schema import Recipe
 
@@ -175,6 +176,7 @@ def test_exit_codes(tmp_path, clean_env, monkeypatch, status, code):
     assert run.finished == [code] and run.summary["gankit_status"] == status
 
 
+@pytest.mark.slow
 def test_real_wandb_online_without_network_falls_back(tmp_path, clean_env, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)

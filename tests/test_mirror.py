@@ -20,9 +20,10 @@ from gankit.data.labels import dataset_labels
 from gankit.data.mirror import Mirrored
 from gankit.data.sampler import ResumableSampler
 from gankit.recipe import load_recipe, validate
-from gankit.training.checkpoint import load_checkpoint
-from gankit.training.parts import build_dataset, build_training_data
-from gankit.training.resume import prepare_resume
+from gankit.rundir.checkpoint import load_checkpoint
+from gankit.recipe.build import build_dataset
+from gankit.training.assemble import build_training_data
+from gankit.training.state import prepare_resume
 from gankit.training.trainer import Trainer, train
 from helpers import REPO, states_equal
 from test_data_cache import loader_batches

@@ -13,7 +13,7 @@ import torch
 from gankit.augment.adaptive import AdaptiveP
 from gankit.core.errors import GankitError
 from gankit.recipe import validate
-from gankit.training.checkpoint import load_checkpoint
+from gankit.rundir.checkpoint import load_checkpoint
 from gankit.training.feeding import Latents
 from gankit.training.trainer import Trainer, train
 from helpers import gankit
@@ -60,14 +60,14 @@ def sg2_tiny(tiny, **train) -> dict:
 
 def guard_order(trainer: Trainer, steps: int = 1) -> list[str]:
     seen = []
-    trainer.job.stepper.guard = lambda player, values, module: seen.append(player) or True
+    trainer.job.gan_step.guard = lambda player, values, module: seen.append(player) or True
     trainer.train_steps(steps)
     return seen
 
 
 def test_stylegan2_runs_gmain_greg_dmain_dreg_each_on_its_own_z(tiny):
     trainer = started(sg2_tiny(tiny))
-    step = trainer.job.stepper
+    step = trainer.job.gan_step
     step.latents = Recording(step.latents)
     # Step 0: every lazy penalty is due (every 4): Gmain, Greg, Dmain, Dreg.
     assert guard_order(trainer) == ["generator", "generator", "discriminator", "discriminator"]
@@ -78,7 +78,7 @@ def test_stylegan2_runs_gmain_greg_dmain_dreg_each_on_its_own_z(tiny):
 
 def test_the_tutorial_order_is_d_then_g_on_the_same_fakes(tiny):
     trainer = started(tiny)
-    step = trainer.job.stepper
+    step = trainer.job.gan_step
     step.latents = Recording(step.latents)
     assert guard_order(trainer) == ["discriminator", "generator"]
     assert [ph for k, ph, _ in step.latents.asked if k == "z"] == ["Dmain"]  # G reuses D's fakes: no z of its own
@@ -122,7 +122,7 @@ class Spy(torch.nn.Module):
 
 def test_rpgan_fakes_have_their_paired_reals_classes(tiny):
     trainer = started(relativistic(tiny, True, steps=1))
-    step = trainer.job.stepper
+    step = trainer.job.gan_step
     step.G = Spy(step.G)
     group = next(iter(trainer.job.feeder.groups(lambda: True, lambda: False, lambda bad: None)))
     (d_real, d_labels), (g_real, g_labels) = group
@@ -164,7 +164,7 @@ def test_r1_and_r2_come_from_the_losss_own_pass_and_the_other_player_is_frozen(t
     recipe = relativistic(tiny, False, steps=1)
     recipe["regularizers"] = [{"name": "r1", "gamma": 1.0}, {"name": "r2", "gamma": 1.0}]
     trainer = started(recipe)
-    step = trainer.job.stepper
+    step = trainer.job.gan_step
     counting = Counting(step.seen_by_d)
     step.seen_by_d = counting
     grads = []
@@ -182,7 +182,7 @@ def test_ada_moves_p_after_the_iteration_from_every_real_pass(tiny):
     recipe = sg2_tiny(tiny)
     recipe["augment"].update(interval=1, kimg=1, target=-1.0)  # r_t is above it: p moves up
     trainer = started(recipe)
-    step = trainer.job.stepper
+    step = trainer.job.gan_step
     seen_p = []
     step.guard = lambda player, values, module: seen_p.append(step.augment.p) or True
     controller = step.augment.controller

@@ -22,7 +22,8 @@ from PIL import Image
 
 import gankit
 from gankit.runs.compare import labels, series
-from gankit.runs.record import RunRecord, iter_metrics, load_run
+from gankit.rundir.metrics import iter_metrics
+from gankit.rundir.record import RunRecord, load_run
 from helpers import TINY
 from helpers import gankit as run_gankit
 
@@ -62,7 +63,8 @@ def test_load_run_is_what_compare_and_report_read(runs):
     assert run.name == "tiny" and run.recipe["loss"]["name"] == "bce" and "gankit" not in run.recipe
     assert run.provenance["run_id"] == path.name and "torch" in run.provenance and run.overrides == ["loss.name=bce"]
     assert run.status == "finished" and run.digest().steps == 4
-    assert [p.name for p in run.checkpoints] == ["last.prev.pt", "last.pt"]
+    # best.pt: the best of the first metric measured (swd, eval.best_metric unset)
+    assert [p.name for p in run.checkpoints] == ["best.pt", "last.prev.pt", "last.pt"]
     assert [p.name for p in run.samples] == ["step_0000002.png", "step_0000004.png"]
     assert run.metrics == ["swd"] and run.final("swd") == run.best("swd") > 0
     assert run.final_row("swd")["num_fake"] == 64 and run.skipped_metrics()[0]["metrics"] == ["fid", "kid"]
@@ -72,7 +74,7 @@ def test_load_run_is_what_compare_and_report_read(runs):
     assert len(list(iter_metrics(path, ["train"]))) == 4
     with pytest.raises(gankit.core.errors.GankitError, match="not a gankit run directory"):
         load_run(path.parent)
-    from gankit.loggers.local import read_metrics  # the old home still imports
+    from gankit.rundir.metrics import read_metrics
 
     assert read_metrics(path)[-1]["event"] == "metrics_skipped"
 
@@ -88,7 +90,7 @@ def test_status_of_killed_and_resumed_runs(tmp_path):
     evals = [{"kind": "eval", "metric": "fid", "step": s, "value": v} for s, v in ((10, 5.0), (20, 4.0), (5, 9.0))]
     assert RunRecord(tmp_path, {}, evals).final("fid") == 4.0
     # the fill-in command of a metrics_skipped event, for this run or as a template
-    from gankit.runs.record import fill_in
+    from gankit.rundir.record import fill_in
 
     run = RunRecord(tmp_path / "RUNS" / "r1", {})
     for given in ("gankit eval RUN --all-checkpoints --log", f"gankit eval {run.path} --all-checkpoints --log"):
@@ -193,7 +195,7 @@ def test_a_step_measured_again_counts_once_with_its_last_value():
 
 def test_a_resumed_run_s_train_curve_has_one_point_a_step():
     """Killed at step 30 after a checkpoint at 20, resumed: steps 21-30 are logged twice; the second counts."""
-    from gankit.runs.record import digest
+    from gankit.rundir.record import digest
 
     rows = [{"kind": "train", "step": s, "loss_d": float(s)} for s in (10, 20, 30)]
     rows += [{"kind": "event", "event": "resumed", "step": 20}]

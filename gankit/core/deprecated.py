@@ -1,7 +1,10 @@
 """Old module paths that still import, with a DeprecationWarning, for one release.
 
 gankit 0.1's modules moved into packages (``gankit.errors`` is now
-``gankit.core.errors``, ``gankit.loss_zoo`` is ``gankit.losses``, ...). An
+``gankit.core.errors``, ``gankit.loss_zoo`` is ``gankit.losses``, ...), and
+the training wing folded into fewer files (``gankit.training.resume`` is
+now ``gankit.training.state``, ``gankit.runs.record`` is
+``gankit.rundir.record``, ...). An
 import of an old path gives the new module itself (the same object, so
 classes and ``isinstance`` agree) and warns once, naming the new path.
 """
@@ -27,9 +30,19 @@ MOVED = {
     "gankit.scaffold": "gankit.templates",
     "gankit.loggers.compare": "gankit.runs.compare",
     "gankit.loggers.report": "gankit.runs.report",
+    "gankit.runs.record": "gankit.rundir.record",
     "gankit.training.sampler": "gankit.data.sampler",
     "gankit.training.loop": "gankit.training.trainer",
-    "gankit.training.build": "gankit.training.parts",
+    "gankit.training.build": "gankit.recipe.build",
+    "gankit.training.parts": "gankit.recipe.build",
+    "gankit.training.preflight": "gankit.recipe.preflight",
+    "gankit.training.checkpoint": "gankit.rundir.checkpoint",
+    "gankit.training.rundir": "gankit.rundir.layout",
+    "gankit.training.resume": "gankit.training.state",
+    "gankit.training.interrupts": "gankit.training.trainer",
+    "gankit.training.guard": "gankit.training.nonfinite",
+    "gankit.training.progress": "gankit.training.reporter",
+    "gankit.training.hyper": "gankit.training.players",
     "gankit.training.sampling": "gankit.sampling.images",
     "gankit.eval.features": "gankit.eval.extractors",
     "gankit.data.celeba": "gankit.data.datasets.celeba",

@@ -32,7 +32,7 @@ from gankit.eval.metrics.base import Metric, check_finite
 from gankit.eval.reference import RealSide, Reference  # noqa: F401 (Reference: re-exported)
 from gankit.eval.share import OneProcess, Share, in_order, owned
 from gankit.eval.rng import torch_generator
-from gankit.eval.weights import WeightsFile, locate
+from gankit.eval.weights import IS_NEEDS_CLASSIFIER, WeightsFile, locate
 
 
 class Fakes:
@@ -120,27 +120,41 @@ class Engine:
     def uses(self, what: str) -> bool:
         return any(m.uses == what for m in self.metrics.values())
 
-    def prepare(self, allow_download: bool = True) -> list[str]:
-        """Build metrics and extractors; locate the weights (refusing or skipping without them)."""
+    def prepare(self, allow_download: bool = True, fallback: str | None = None) -> list[str]:
+        """Build metrics and extractors; locate the weights (refusing or skipping without them).
+
+        ``fallback`` (e.g. ``"swd"``) is measured instead when skipping leaves no metric.
+        """
         notices: list[str] = []
         self.metrics = {name: self._build_metric(name, args) for name, args in metric_entries(self.cfg)}
         needs_weights = [n for n, m in self.metrics.items()
                          if m.uses == "logits" or (m.uses == "features" and self.cfg.feature_extractor == "inception")]
+        skip, reason = [], ""
         if needs_weights:
+            logits = [n for n in needs_weights if self.metrics[n].uses == "logits"]
             try:
-                self.weights, found = locate(self.cfg.inception_weights, allow_download, self.log)
+                self.weights, found = locate(self.cfg.inception_weights, allow_download, self.log, bool(logits))
                 self.inception = inception(self.weights, self.device)  # fails here on an unusable file
                 notices += found
+                if not self.weights.has_classifier and logits:  # the converted FID weights: no IS
+                    skip, reason = logits, IS_NEEDS_CLASSIFIER
             except WeightsError as exc:
-                what = ", ".join(needs_weights)
+                skip, reason = needs_weights, str(exc).splitlines()[0]
                 if self.cfg.on_missing_weights == "refuse":
-                    raise type(exc)(f"evaluation ({what}) needs the Inception weights: {exc}") from None
-                reason = str(exc).splitlines()[0]
-                for name in needs_weights:
-                    self.skipped[name] = reason
-                    del self.metrics[name]
-                left = ", ".join(self.metrics) or "nothing"
-                notices.append(f"eval: skipping {what} (eval.on_missing_weights: skip): {reason}; measuring: {left}")
+                    raise type(exc)(f"evaluation ({', '.join(skip)}) needs the Inception weights: {exc}\n"
+                                    "    or set eval.on_missing_weights: skip to train without them") from None
+            if skip and self.cfg.on_missing_weights == "refuse":
+                raise EvalError(f"evaluation ({', '.join(skip)}): {reason}\n"
+                                "    or set eval.on_missing_weights: skip to train without them")
+        if skip:
+            for name in skip:
+                self.skipped[name] = reason
+                del self.metrics[name]
+            measuring = f"measuring {', '.join(self.metrics)}" if self.metrics else "measuring nothing"
+            if not self.metrics and fallback:
+                self.metrics[fallback] = self._build_metric(fallback, {})
+                measuring = f"measuring {fallback} instead (it needs no weights)"
+            notices.append(f"eval: skipping {', '.join(skip)}: {reason}; {measuring}")
         if self.uses("features"):
             if self.cfg.feature_extractor == "inception":
                 self.extractor = self.inception  # one pass gives FID/KID/PRDC features and IS logits
@@ -230,16 +244,16 @@ class Engine:
             elif metric.uses == "logits":
                 extractor = self.inception.provenance()
                 source = {"reference_stats": None, "cache_file": None}  # IS reads generated images only
-            else:
-                extractor = {"feature_extractor": "laplacian_pyramid_patches", "weights_path": None,
-                             "weights_sha256": None, "weights_published": None, "input_resolution": None,
-                             "resize": "none (native resolution)", "antialias": None}
+            else:  # the images themselves: no extractor, no cached reference features
+                extractor = {}
                 source = {"reference_stats": "computed" if real["source"] != "memory" else "memory",
                           "cache_file": None}
+            extractor.update(metric.provenance())
             for value in metric.compute(self.cfg.seed):
                 check_finite(value)
                 details = dict(value.details)
                 notes = real["notes"] + ([details.pop("note")] if "note" in details else [])
-                rows.append({"metric": value.metric, "value": value.value, "std": value.std, **common,
-                             **extractor, **source, **details, "notes": notes})
+                rows.append({"metric": value.metric, "value": value.value, "std": value.std,
+                             "higher_is_better": metric.higher_is_better, **common, **extractor, **source, **details,
+                             "notes": notes})
         return rows

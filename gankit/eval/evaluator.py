@@ -22,6 +22,7 @@ from gankit.data.identity import dataset_identity
 from gankit.eval.engine import Engine, GeneratedImages, Reference
 from gankit.eval.rng import isolated_global_rng
 
+
 class Evaluator:
     """FID/IS/KID/PRDC/SWD of a run's generator against the recipe's own dataset."""
 
@@ -44,15 +45,18 @@ class Evaluator:
         """Metric -> why it is not measured."""
         return dict(self.engine.skipped)
 
-    def prepare(self, allow_download: bool = True) -> list[str]:
+    def prepare(self, allow_download: bool = True, fallback: str | None = "swd") -> list[str]:
         """At run start: locate the weights and build the extractors.
 
         Raises :class:`gankit.eval.errors.WeightsError` (a GankitError) when
         the weights are missing or unusable and ``eval.on_missing_weights`` is
-        ``refuse``; returns notices to print and log (skipped metrics, a
-        download, a non-published weights file, ...).
+        ``refuse``. Otherwise the metrics that cannot be measured are skipped
+        (:attr:`skipped` says why), and when none is left it measures
+        ``fallback`` (SWD needs no weights), so that every run measures something. Returns
+        notices to print and log (what was skipped and why, a download, a weights
+        file of unknown origin, ...).
         """
-        return self.engine.prepare(allow_download)
+        return self.engine.prepare(allow_download, fallback)
 
     def due(self, step: int) -> bool:
         """Whether ``step`` is an ``eval.every`` step (the final evaluation is the trainer's call)."""

@@ -23,7 +23,6 @@ logits for IS).
 
 from __future__ import annotations
 
-import hashlib
 import io
 from typing import Any
 
@@ -59,8 +58,9 @@ def _inception_class():
     return InceptionV3
 
 
-def inception_module(state_dict: dict[str, Tensor] | None) -> nn.Module:
-    """torch-fidelity's InceptionV3 giving ``('2048', 'logits_unbiased')``.
+def inception_module(state_dict: dict[str, Tensor] | None,
+                     features: tuple[str, ...] = ("2048", "logits_unbiased")) -> nn.Module:
+    """torch-fidelity's InceptionV3 giving ``features`` (default: pool features and IS logits).
 
     ``state_dict=None`` leaves the random initialisation (tests calibrate and
     save such a network to get a weights file of the real layout).
@@ -68,7 +68,7 @@ def inception_module(state_dict: dict[str, Tensor] | None) -> nn.Module:
     placeholder = io.BytesIO()
     torch.save({}, placeholder)
     placeholder.seek(0)
-    model = _inception_class()("inception-v3-compat", ["2048", "logits_unbiased"], placeholder)
+    model = _inception_class()("inception-v3-compat", list(features), placeholder)
     if state_dict is not None:
         try:
             model.load_state_dict(state_dict)
@@ -83,13 +83,10 @@ def inception_module(state_dict: dict[str, Tensor] | None) -> nn.Module:
 
 
 def state_sha256(module: nn.Module) -> str:
-    """A fingerprint of a module's parameters and buffers (names, dtypes, shapes, bytes)."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
+    """A fingerprint of a module's parameters and buffers (:func:`gankit.eval.weights.tensors_sha256`)."""
+    from gankit.eval.weights import tensors_sha256
+
+    return tensors_sha256(module.state_dict())
 
 
 class Extractor:
@@ -109,6 +106,8 @@ class Extractor:
         weights_path: str | None = None,
         weights_sha256: str | None = None,
         weights_published: bool | None = None,
+        weights_origin: str | None = None,
+        weights_content_sha256: str | None = None,
         input_resolution: int | None = None,
         resize: str = "none (the extractor's own preprocessing)",
         antialias: bool | None = None,
@@ -119,7 +118,9 @@ class Extractor:
         self.device = device
         self.weights_path = weights_path
         self.weights_sha256 = weights_sha256 or getattr(module, "weights_sha256", None) or state_sha256(module)
-        self.weights_published = weights_published
+        self.weights_published = weights_published  # the published network's weights: FID comparable to papers
+        self.weights_origin = weights_origin
+        self.weights_content_sha256 = weights_content_sha256
         self.input_resolution = input_resolution
         self.resize = resize
         self.antialias = antialias
@@ -152,6 +153,8 @@ class Extractor:
             "weights_path": self.weights_path,
             "weights_sha256": self.weights_sha256,
             "weights_published": self.weights_published,
+            "weights_origin": self.weights_origin,
+            "weights_content_sha256": self.weights_content_sha256,
             "input_resolution": self.input_resolution,
             "resize": self.resize,
             "antialias": self.antialias,
@@ -159,23 +162,30 @@ class Extractor:
 
     def identity(self) -> dict[str, Any]:
         """What the cached reference features depend on."""
-        return {k: v for k, v in self.provenance().items() if k not in ("weights_path", "weights_published")}
+        where = ("weights_path", "weights_published", "weights_origin", "weights_content_sha256")
+        return {k: v for k, v in self.provenance().items() if k not in where}
 
 
 @component("feature_extractors", "inception")
 def inception(weights=None, device: torch.device | None = None) -> Extractor:
-    """The ``inception`` extractor: torch-fidelity's InceptionV3 with the given :class:`WeightsFile`."""
+    """The ``inception`` extractor: torch-fidelity's InceptionV3 with the given :class:`WeightsFile`.
+
+    With the converted feature weights (no classifier) it computes the pool
+    features only: no logits, so no Inception Score from a missing layer.
+    """
     from gankit.eval.weights import load_state_dict
 
     if weights is None:
         raise GankitError("the inception feature extractor needs its weights file (see `gankit weights path`)")
-    module = inception_module(load_state_dict(weights))
+    features = ("2048", "logits_unbiased") if weights.has_classifier else ("2048",)
+    module = inception_module(load_state_dict(weights), features)
     device = torch.device(device) if device is not None else torch.device("cpu")
     # No channels_last on the CPU, though oneDNN runs NHWC 1.5-2x faster: its features differ from
     # torch-fidelity's by ~1e-6, which a peaked Inception Score amplifies past the 1e-5 agreement gankit keeps.
     return Extractor(
         "inception", module, device,
-        weights_path=str(weights.path), weights_sha256=weights.sha256, weights_published=weights.published,
+        weights_path=str(weights.path), weights_sha256=weights.sha256, weights_published=weights.comparable,
+        weights_origin=weights.origin, weights_content_sha256=weights.content_sha256,
         input_resolution=INCEPTION_RESOLUTION, resize=INCEPTION_RESIZE, antialias=False, rgb=True,
     )
 

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.loggers.base import Logger
-from gankit.runs.record import HIGHER_IS_BETTER, ROW_KEYS
-from gankit.loggers.local import read_metrics
+from gankit.rundir.metrics import ROW_KEYS, higher_is_better, read_metrics
 
 # The file holding a train run's wandb id; other job types (eval) get their own.
 ID_FILE = "wandb_run_id"
@@ -145,7 +144,7 @@ class WandbLogger(Logger):
         name, value = str(row.get("metric")), row.get("value")
         if not _is_number(value):
             return
-        higher = row.get("higher_is_better", name.lower() in HIGHER_IS_BETTER)
+        higher = higher_is_better(name, [row])
         old = self.best.get(name)
         if old is None or (value > old[0] if higher else value < old[0]):
             self.best[name] = (float(value), int(row.get("step") or 0))

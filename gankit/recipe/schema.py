@@ -148,6 +148,9 @@ class EvalSection(Section):
     every: PositiveInt | None = None  # evaluate every N steps (and at the end) when metrics are listed
     # metrics registry entries: a name (fid, is, kid, prdc, swd) or {name: kid, subset_size: 500} with its arguments
     metrics: list[str | Component] = Field(default_factory=list)
+    # the metric checkpoints/best.pt follows (one of metrics, or a value of one: prdc/recall), in its own
+    # direction; null: the first metric measured
+    best_metric: str | None = None
     num_fake: int = Field(10_000, ge=2)  # generated images per evaluation
     num_real: int = Field(10_000, ge=2)  # real images from the recipe's dataset (all of them if it has fewer)
     feature_extractor: str = "inception"  # feature_extractors registry name used by FID, KID and PRDC (IS: Inception)
@@ -230,3 +233,15 @@ def section_fields(path: tuple) -> list[str] | None:
     if model.model_config.get("extra") == "allow":
         return None
     return list(model.model_fields)
+
+
+def default_of(path: str) -> Any:
+    """The schema's default at a dotted path (``loss.name`` -> "bce"), None when the key is required."""
+    first, *rest = path.split(".")
+    field = Recipe.model_fields[first]
+    if field.is_required():
+        return None
+    value = field.get_default(call_default_factory=True)
+    for part in rest:
+        value = getattr(value, part, None)
+    return value

@@ -13,9 +13,14 @@ Each call runs D once more on its own input (in training mode, like the
 loss's calls), with ``create_graph=True`` so the penalty's gradient reaches
 D's weights.
 
+A regulariser declares whose loss it joins (``player``) and how often
+(``every``; more than 1 makes it lazy), as :class:`gankit.contracts.Regularizer`
+asks; state it keeps across a resume it names in ``resumable``.
+
 A penalty on D's gradient at the very images the loss scores (R1 on the real
 batch, R2 on the fakes) can instead be taken from the loss's own pass, as
 StyleGAN2-ADA and R3GAN do: such a regulariser also has
+:class:`gankit.contracts.SharesPass`'s
 ``from_logits(x, logits)``, where ``x`` is the input that required grad and
 ``logits`` D's outputs for it; the GAN step then runs no extra D pass (nor a
 second augmentation draw) for it.
@@ -28,23 +33,27 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from gankit.core.resumable import Resumable
 from gankit.losses.base import Stats, discriminate
 
 
-class Regularizer:
+class Regularizer(Resumable):
     """Base class: :meth:`penalty` returns ``(weighted penalty or None, stats)``."""
 
     # The images whose D gradients it penalises, and so whose labels a conditional D is given:
     # "real" (r1; gp's interpolates take the real labels) or "fake" (r2).
     judges: ClassVar[str] = "real"
+    player: ClassVar[str] = "discriminator"  # whose loss it joins
+    every: int = 1  # D updates between penalties; > 1: lazy, its own update when due
+    adjust_optimizer: bool = True  # lazy: scale the player's Adam settings as StyleGAN2 does
 
     def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, step: int, *,
                 real_labels: Tensor | None = None, fake_labels: Tensor | None = None) -> tuple[Tensor | None, Stats]:
         raise NotImplementedError
 
     def due(self, step: int) -> bool:
-        """Whether it runs at D update ``step`` (0-based): every ``every``-th, every one by default."""
-        return step % getattr(self, "every", 1) == 0
+        """Whether it runs at D update ``step`` (0-based): every ``every``-th."""
+        return step % self.every == 0
 
 
 def input_gradients(D: nn.Module, x: Tensor, labels: Tensor | None = None) -> Tensor:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from gankit.core.errors import GankitError, suggestion
-from gankit.runs.record import (MATCHING_PROVENANCE, PREFERRED_METRICS, RunRecord, fill_in, is_run_dir, is_sweep_dir,
-                                load_run, number, walk_runs)
+from gankit.rundir.record import (MATCHING_PROVENANCE, PREFERRED_METRICS, RunRecord, fill_in, is_run_dir, is_sweep_dir,
+                                  load_run, number, walk_runs)
 
 # Recipe keys (and sections) that never explain a difference between runs' results.
 IGNORED_KEYS = ("gankit", "out_dir", "sweep", "log")

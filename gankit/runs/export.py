@@ -210,7 +210,7 @@ def state_dict_file(G: nn.Module, recipe, ema: bool) -> dict:
 def rebuild_generator(path_or_file, device: str | torch.device = "cpu") -> nn.Module:
     """The generator of a ``state_dict`` export, rebuilt through the registry (its plugin must be installed)."""
     from gankit.core.plugins import registry
-    from gankit.training.checkpoint import load_state
+    from gankit.rundir.checkpoint import load_state
 
     saved = path_or_file if isinstance(path_or_file, dict) else torch.load(path_or_file, weights_only=True)
     if not isinstance(saved, dict) or saved.get("format") != STATE_DICT_FORMAT:

@@ -5,7 +5,7 @@ values (each run's last evaluation) with a 95% interval: Student t over the
 runs, or a seeded bootstrap (``--ci bootstrap``). Against a baseline group
 each other group gets the difference of means, its interval and Welch's
 p-value, and a plain verdict. Values are pooled or compared only when they
-were measured alike (:data:`gankit.runs.record.MATCHING_PROVENANCE`); a
+were measured alike (:data:`gankit.rundir.record.MATCHING_PROVENANCE`); a
 metric whose provenance differs is left out, the difference named.
 """
 
@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from gankit.core.errors import GankitError, suggestion
 from gankit.runs.compare import cell, config_of, differing_keys, median_rate, provenance_conflict, value_text
-from gankit.runs.record import HIGHER_IS_BETTER, RunRecord
+from gankit.rundir.metrics import higher_is_better
+from gankit.rundir.record import RunRecord, higher_is_better_in
 from gankit.runs.stats import Difference, Interval, difference, mean_interval
 
 MAX_GROUP_METRICS = 3
@@ -128,7 +129,7 @@ def summary(group: Group, metric: str, method: str, seed: int) -> tuple[Interval
     interval = mean_interval(values, method, seed)
     if not values:
         return interval, None, None
-    higher = metric.lower() in HIGHER_IS_BETTER
+    higher = higher_is_better_in(metric, group.runs)
     return interval, (max(values) if higher else min(values)), (min(values) if higher else max(values))
 
 
@@ -181,7 +182,7 @@ def find_baseline(groups: list[Group], spec: str, keys: list[str]) -> Group:
     return hits[0]
 
 
-def verdict(metric: str, base: Interval, other: Interval, diff: Difference) -> str:
+def verdict(metric: str, base: Interval, other: Interval, diff: Difference, higher: bool | None = None) -> str:
     n = f"n={base.n}" if base.n == other.n else f"n={base.n} vs {other.n}"
     if diff.low is None:
         return f"no interval at {n}: not distinguishable"
@@ -190,7 +191,7 @@ def verdict(metric: str, base: Interval, other: Interval, diff: Difference) -> s
             return f"intervals overlap: not distinguishable at {n}"
         p = f", p={diff.p:.2g}" if diff.p is not None else ""
         return f"intervals overlap; the difference's interval excludes 0{p}: weak evidence at {n}"
-    better = (diff.diff > 0) == (metric.lower() in HIGHER_IS_BETTER)
+    better = (diff.diff > 0) == (higher_is_better(metric) if higher is None else higher)
     return f"{'better' if better else 'worse'} than the baseline (intervals apart at {n})"
 
 
@@ -209,7 +210,8 @@ def baseline_table(groups: list[Group], base: Group, metrics: list[str], method:
             d = difference(a, b, method, seed)
             rows.append([g.label, m, f"{d.diff:+.4g}", _interval_text(d.low, d.high),
                          "-" if d.p is None else f"{d.p:.3g}",
-                         verdict(m, mean_interval(a, method, seed), mean_interval(b, method, seed), d)])
+                         verdict(m, mean_interval(a, method, seed), mean_interval(b, method, seed), d,
+                                 higher_is_better_in(m, [*base.runs, *g.runs]))])
     return header, rows
 
 

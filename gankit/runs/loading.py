@@ -34,9 +34,9 @@ class LoadedGenerator:
 def load_checkpoint_generator(run_or_checkpoint: str | Path, *, ema: bool = True,
                               device: str | torch.device = "cpu") -> LoadedGenerator:
     """:func:`load_generator` with the recipe and checkpoint it read."""
-    from gankit.training.checkpoint import find_checkpoint, load_checkpoint, load_state
-    from gankit.training.parts import build_generator, resolve_device
-    from gankit.training.resume import stored_recipe
+    from gankit.recipe.build import build_generator, resolve_device
+    from gankit.rundir.checkpoint import find_checkpoint, load_checkpoint, load_state
+    from gankit.rundir.layout import stored_recipe
 
     path = find_checkpoint(run_or_checkpoint)
     ckpt = load_checkpoint(path)

@@ -17,7 +17,7 @@ import numpy as np
 
 from gankit.runs.compare import curve, labels
 from gankit.runs.groups import Group
-from gankit.runs.record import RunRecord
+from gankit.rundir.record import RunRecord
 from gankit.runs.stats import LEVEL, t_quantile
 
 MAX_LEGEND = 12

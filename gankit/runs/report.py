@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 
 from gankit.runs.compare import curve
-from gankit.runs.record import ROW_KEYS, RunRecord, fill_in
+from gankit.rundir.metrics import ROW_KEYS
+from gankit.rundir.record import RunRecord, fill_in
 
 # At most this many sample grids are embedded, evenly spaced, always the last one.
 MAX_GRIDS = 12
@@ -140,14 +141,25 @@ def skipped_html(run: RunRecord) -> str:
         names = ", ".join(str(m) for m in event.get("metrics") or []) or "some metrics"
         fill = fill_in(run, event)
         out.append(f"<p class='skipped'>Skipped: <b>{_e(names)}</b> ({_e(event.get('reason') or 'no reason given')})."
-                   f" Fill them in with: <code>{_e(fill)}</code></p>")
+                   f" Fill them in, where the weights they need are, with: <code>{_e(fill)}</code></p>")
     return "\n".join(out)
+
+
+def no_evaluation(run: RunRecord) -> str:
+    """Why a run has no metric rows: nothing listed, or it stopped before its first evaluation."""
+    section = run.recipe.get("eval") or {}
+    listed = [m if isinstance(m, str) else m.get("name", "?") for m in section.get("metrics") or []]
+    if not listed:
+        return "No evaluation in this run (set eval.metrics in the recipe)."
+    when = f"every {section['every']} steps and at the end" if section.get("every") else "at the end of training"
+    return (f"No evaluation rows yet: eval.metrics lists {', '.join(listed)}, measured {when}; this run "
+            f"({run.status}) has not reached that. `gankit eval {run.path} --log` measures its last checkpoint.")
 
 
 def metrics_table(run: RunRecord) -> str:
     last = {name: run.final_row(name) for name in run.metrics}
     if not last:
-        return (skipped_html(run) or "") + "<p>No evaluation in this run (set eval.metrics in the recipe).</p>"
+        return (skipped_html(run) or "") + f"<p>{_e(no_evaluation(run))}</p>"
     out = [skipped_html(run),
            "<table><tr><th>metric</th><th>final</th><th>step</th><th>best</th><th>provenance</th></tr>"]
     for name, row in sorted(last.items()):

@@ -20,7 +20,7 @@ import time
 from gankit.runs import plots
 from gankit.runs.compare import config_of, curve, differing_keys, labels, table_rows, value_text
 from gankit.runs.groups import Comparison, baseline_table, describe, group_table, median_grids
-from gankit.runs.record import RunRecord
+from gankit.rundir.record import RunRecord
 from gankit.runs.report import CURVES, LABELS, _e, figure, head, line_plot, metrics_table
 
 MAX_RUN_SECTIONS = 50  # per-run metrics sections; a page over thousands of runs stays readable

@@ -139,14 +139,6 @@ class Feeder:
         self.loader = make_loader(self.sampler, self.batch_size)
         self.epoch = self.batch_in_epoch = 0
 
-    def total_steps(self) -> int:
-        """The run's length in G updates: ``train.steps``, ``train.epochs``, whichever comes first."""
-        t = self.recipe.train
-        limits = [t.steps] if t.steps else []
-        if t.epochs:  # each step (G update) takes batches_per_step batches
-            limits.append(max(1, t.epochs * self.batches_per_epoch // self.batches_per_step))
-        return min(limits)
-
     def groups(self, more: Callable[[], bool], stopping: Callable[[], bool],
                on_bad: Callable[[list], None]) -> Iterator[list[tuple[torch.Tensor, torch.Tensor | None]]]:
         """Each step's real batches on the device (``batches_per_step`` of them: D's, then G's own when it

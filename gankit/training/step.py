@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from gankit.contracts import Adaptive, HasProbability, SharesPass
 from gankit.losses.base import discriminate
 from gankit.nn.conditional import is_conditional, num_classes
 from gankit.training.feeding import Latents
@@ -108,13 +109,13 @@ class GANStep(Updates):
             if self.augment is not None else self.D
         regs = {"discriminator": [], "generator": []}
         for reg in self.regularizers:
-            regs[getattr(reg, "player", "discriminator")].append(reg)
-        lazy = lambda r: getattr(r, "every", 1) > 1  # noqa: E731
+            regs[reg.player].append(reg)  # declared by every regulariser (gankit.contracts.Regularizer)
+        lazy = lambda r: r.every > 1  # noqa: E731
         self.d_regs = [r for r in regs["discriminator"] if not lazy(r)]
         self.d_lazy = [r for r in regs["discriminator"] if lazy(r)]
         self.g_regs = regs["generator"]  # generator regularisers run as their own update (path length)
-        self.pairs = bool(getattr(self.loss, "pairs", False))
-        self.g_scores_reals = bool(getattr(self.loss, "needs_real_for_g", False))
+        self.pairs = bool(self.loss.pairs)  # declared by every loss (gankit.contracts.Loss)
+        self.g_scores_reals = bool(self.loss.needs_real_for_g)
         # The weights each player trains (Freeze-D's frozen layers stay frozen when the player is thawed).
         self._trainable = {"generator": [p for p in self.G.parameters() if p.requires_grad],
                            "discriminator": [p for p in self.D.parameters() if p.requires_grad]}
@@ -128,7 +129,7 @@ class GANStep(Updates):
         random sources (default: the global stream)."""
         from gankit.training import speed
         from gankit.training.distributed import World, wrap
-        from gankit.training.parts import build_augment, build_loss
+        from gankit.recipe.build import build_augment, build_loss
 
         r, t = recipe, recipe.train
         world = world or World()
@@ -185,9 +186,9 @@ class GANStep(Updates):
         n = d_batches[-1][0].shape[0]
         if self.ema is not None:
             self.ema.update(self.G, step + 1, n * self.images_per_step)
-        if hasattr(self.augment, "iteration_done"):  # ADA: p moves after the iteration, from every rank's signs
+        if isinstance(self.augment, Adaptive):  # ADA: p moves after the iteration, from every rank's signs
             self.augment.iteration_done(self.images(batches) * self.images_per_step, self.across_ranks)
-        if self.augment is not None and hasattr(self.augment, "p"):
+        if isinstance(self.augment, HasProbability):
             stats["aug_p"] = torch.tensor(float(self.augment.p))
         return stats
 
@@ -202,8 +203,8 @@ class GANStep(Updates):
         n = real.shape[0]
         z = self.latents.z("Dmain", n)
         fake_labels = real_labels if self.pairs and self.classes is not None else self.latents.labels("Dmain", n)
-        due = [r for r in self.d_regs if r.due(d_update)]
-        shared = [r for r in due if self.share_penalties and hasattr(r, "from_logits")]
+        due = [r for r in self.d_regs if _due(r, d_update)]
+        shared = [r for r in due if self.share_penalties and isinstance(r, SharesPass)]
         kept = []
 
         def dmain(k: int, sl: slice):
@@ -221,7 +222,7 @@ class GANStep(Updates):
             with self.autocast():
                 loss_d, stats = self.loss.d_loss(tape, real_in, fake_in, **labels)
             stats = {"loss_d": loss_d.detach(), **(stats or {})}  # a plugin loss may report nothing
-            if hasattr(self.augment, "observe"):  # ADA reads D's view of every real batch
+            if isinstance(self.augment, Adaptive):  # ADA reads D's view of every real batch
                 self.augment.observe({k: v for k, v in stats.items() if k == "real_sign"}, sl.stop - sl.start)
             total = loss_d
             for reg in due:
@@ -238,7 +239,7 @@ class GANStep(Updates):
 
         with self._frozen("generator", self.g_step == "fresh"):
             stats = self._update("discriminator", n, dmain, grad_norms)
-            lazy = [r for r in self.d_lazy if r.due(d_update)]
+            lazy = [r for r in self.d_lazy if _due(r, d_update)]
             if stats is not None and lazy:  # StyleGAN2's "Dreg": a lazy penalty is its own update when due
                 reg_stats = self._update("discriminator", n, lambda k, sl: self._dreg(lazy, kept[k], d_update))
                 stats = None if reg_stats is None else {**stats, **reg_stats}
@@ -250,14 +251,14 @@ class GANStep(Updates):
         labels = self._labels(real_labels=rl, fake_labels=fl)
         total, stats = None, {}
         for reg in lazy:
-            if hasattr(reg, "from_logits"):
+            if isinstance(reg, SharesPass):
                 x = (real if reg.judges == "real" else fake).detach().float().requires_grad_(True)
                 logits = discriminate(self.seen_by_d, x, labels.get(f"{reg.judges}_labels"))
                 penalty, reg_stats = reg.from_logits(x, logits)
                 # logits · 0, as the official loop's: every weight of the pass gets a gradient (0 where the
                 # penalty does not reach: D's output bias), so Adam steps each, and DDP sees one for each.
                 penalty = penalty + logits.float().mean() * 0
-                if reg.judges == "real" and hasattr(self.augment, "observe"):  # the official loop counts them
+                if reg.judges == "real" and isinstance(self.augment, Adaptive):  # the official loop counts them
                     self.augment.observe({"real_sign": logits.detach().sign().mean()}, x.shape[0])
             else:
                 penalty, reg_stats = reg.penalty(self.seen_by_d, real.detach().float(), fake.detach().float(),
@@ -296,7 +297,7 @@ class GANStep(Updates):
 
         with self._frozen("discriminator"):
             stats = self._update("generator", n, gmain, grad_norms)
-            lazy = [r for r in self.g_regs if getattr(r, "due", lambda s: True)(step)]
+            lazy = [r for r in self.g_regs if _due(r, step)]
             if stats is not None and lazy:  # StyleGAN2's "Greg": path length, its own update when due
                 z_reg, labels = self.latents.z("Greg", n), self.latents.labels("Greg", n)
                 probe = lambda images: self.latents.probe("Greg", images)  # noqa: E731
@@ -320,6 +321,12 @@ class GANStep(Updates):
     def _labels(self, **labels: Tensor | None) -> dict:
         # Only a class-conditional D is given labels, so losses written without them keep working.
         return labels if self.labelled_d else {}
+
+
+def _due(reg, step: int) -> bool:
+    """Whether ``reg`` runs at update ``step`` (0-based; D updates for D's, G updates for G's): every ``every``-th."""
+    return step % reg.every == 0
+
 
 def _part(labels: Tensor | None, sl: slice) -> Tensor | None:
     return None if labels is None else labels[sl]

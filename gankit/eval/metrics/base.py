@@ -16,6 +16,11 @@ entry given by bare name, ``recipe_defaults`` maps constructor arguments to
 the older ``eval.*`` keys (``kid_subset_size``), so old recipes keep their
 meaning. A metric whose reference side is expensive to rebuild exposes it
 (:meth:`Metric.real_state`) and the reference cache stores it on disk.
+
+A metric knows itself: :attr:`Metric.higher_is_better` (every eval row
+records it, so ``best.pt``, ``gankit compare`` and wandb's summary need no
+list of names) and :meth:`Metric.provenance` (what measured it, beside the
+numbers).
 """
 
 from __future__ import annotations
@@ -48,7 +53,18 @@ class Metric:
     uses: ClassVar[str] = "features"  # "features", "logits" or "images"
     reads_real: ClassVar[bool] = True  # whether it compares against the reference images (IS does not)
     recipe_defaults: ClassVar[dict[str, str]] = {}  # constructor argument -> legacy eval.* key
+    higher_is_better: ClassVar[bool] = False  # the direction of every value it gives (FID, KID, SWD: lower)
     name: str = "metric"  # the registry name it was built under (set by the engine)
+
+    def provenance(self) -> dict[str, Any]:
+        """What measured this metric, recorded in each of its rows (beside its settings and reference set).
+
+        By default the feature extractor its ``uses`` names, as the engine
+        describes it (the chosen extractor for ``"features"``, Inception for
+        ``"logits"``: weights, their hash, input resolution, resize); a
+        metric that reads the images themselves says what it computes on them.
+        """
+        return {}
 
     def update(self, x: Tensor, real: bool) -> None:
         """Take one batch of the output this metric uses (float32 on the CPU; uint8 for images)."""

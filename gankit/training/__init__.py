@@ -10,7 +10,7 @@ Read it in this order, as stylegan2-ada's ``training_loop.py`` reads:
 
 and, each with one job the loop calls on:
 
-    feeding.py     real batches in the resumable order, a step's to a step; the latents, asked for by phase
+    feeding.py     real batches in the resumable order, a step's at a time; the latents, by phase
     updates.py     one optimizer update over its accumulation rounds: backward, the guard, fp16's scale
     players.py     G, D, their optimizers, scalers, EMA, and the schedules that set their hyperparameters
     ema.py         G's moving average
@@ -30,7 +30,8 @@ holds is written and read by one object (:class:`~gankit.training.state.RunState
 the parts with state declare it, so a new counter is an edit of its part
 only. An update's mechanics (accumulation rounds, freezing the other
 player, the loss scale, the guard) are apart from the step (updates) so
-that step.py reads as the phases and what each computes. What a run directory is on disk (checkpoint files, ``metrics.jsonl``,
+that step.py reads as the phases and what each computes. What a run
+directory is on disk (checkpoint files, ``metrics.jsonl``,
 the run's folders and lock) is :mod:`gankit.rundir`, below training, so that
 the loggers and ``gankit compare`` read runs without importing the trainer;
 building components from a recipe and the trial build of ``gankit

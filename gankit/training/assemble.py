@@ -185,7 +185,8 @@ def assemble(recipe, *, source: str | None = None, overrides: list[str] = (), re
     state = RunState(players, gan_step, feeder, streams, world, NonFinitePolicy(r.health), recipe=r)
     job = Job(r, world, device, players, gan_step, feeder, state, Scheduled(r, players, gan_step, get_host().registry),
               HealthMonitor(r.health, device, lambda: reference_images(dataset, r.train.num_samples)),
-              run_length(r.train, feeder.batches_per_epoch, feeder.batches_per_step), fixed_grid(players.G, r.train.num_samples, r.seed, device))
+              run_length(r.train, feeder.batches_per_epoch, feeder.batches_per_step),
+              fixed_grid(players.G, r.train.num_samples, r.seed, device))
     if r.eval.metrics:  # every rank: evaluation is shared among them
         from gankit.eval.evaluator import Evaluator
 

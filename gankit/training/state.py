@@ -117,24 +117,29 @@ class Counters:
             self.best = {"metric": "fid", "value": self.best_fid}
 
 
+def _offset(seed: int, k: int) -> int:
+    """``seed + k`` within torch's seed range (0 .. 2**64 - 1): a recipe's largest seed still trains."""
+    return (seed + k) % 2**64
+
+
 class Streams:
     """The run's private random generators: data-loader seeds and augmentation (and, saved, the global ones)."""
 
     def __init__(self, seed: int, device: torch.device, augment: bool):
         self.loader = torch.Generator().manual_seed(seed)  # DataLoader worker seeds, not the training stream
         # Augmentation draws from its own generator (saved in checkpoints), not the training stream.
-        self.augment = torch.Generator(device).manual_seed(seed + 1) if augment else None
+        self.augment = torch.Generator(device).manual_seed(_offset(seed, 1)) if augment else None
         # z and fake labels: alike on every rank, so a step's latents do not depend on how its batch is split.
-        self.latents = torch.Generator(device).manual_seed(seed + 2)
+        self.latents = torch.Generator(device).manual_seed(_offset(seed, 2))
 
     def per_rank(self, seed: int, rank: int) -> None:
         """Each rank its own noise and augmentation streams (rank 0 keeps the one-process run's)."""
         if rank == 0:
             return
-        rank_seed = seed + 7919 * rank  # any distinct seed per rank
+        rank_seed = _offset(seed, 7919 * rank)  # any distinct seed per rank
         seed_everything(rank_seed)
         if self.augment is not None:
-            self.augment.manual_seed(rank_seed + 1)
+            self.augment.manual_seed(_offset(rank_seed, 1))
 
     def state_dict(self) -> dict[str, Any]:
         """This process's random states: the global ones, the loader's, the latents' and the augmentation's."""

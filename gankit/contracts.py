@@ -11,6 +11,7 @@ the attributes a Protocol lists (``runtime_checkable``), not the signatures.
   :class:`gankit.losses.GANLoss`.
 - :class:`Regularizer`: a penalty added to a player's loss (``regularizers``);
   subclass :class:`gankit.regularizers.Regularizer`, or declare ``player``, ``every`` and ``adjust_optimizer``.
+  :class:`SharesPass` when it can take its gradient from the loss's own D pass (R1, R2).
 - :class:`Augmentation`: a differentiable transform of D's inputs (``augmentations``);
   :class:`Adaptive` when it steers itself by D's view of the real batch (ADA),
   :class:`HasProbability` when its probability ``p`` can be scheduled.
@@ -82,9 +83,13 @@ class Loss(Protocol):
     Labels are passed only to a class-conditional D. A loss whose G objective
     needs D's view of real images sets ``needs_real_for_g = True``; its
     ``g_loss`` is then also given the real batch (``real=``, ``real_labels=``).
+    A loss that compares real image i with fake image i (RpGAN) sets
+    ``pairs = True``: a conditional model's fake i is then made with real i's
+    class, and D scores both with it.
     """
 
     needs_real_for_g: ClassVar[bool]
+    pairs: bool
 
     def d_loss(self, D: nn.Module, real: Tensor, fake: Tensor, *, real_labels: Tensor | None = None,
                fake_labels: Tensor | None = None) -> tuple[Tensor, Stats]: ...
@@ -101,7 +106,8 @@ class Regularizer(Protocol):
     built-ins' ``judges`` says whose: "real" or "fake").
 
     - ``player``: whose loss it adds to, "discriminator" (the signature above)
-      or "generator" (``penalty(G, batch_size, step, device)``, StyleGAN2's path length);
+      or "generator" (``penalty(G, z, labels, step, probe=...)``, StyleGAN2's path length, given
+      its phase's latents and a draw of its probes);
     - ``every``: 1 adds it to every update; more makes it lazy, its own update
       on the steps it is due (StyleGAN2), and with ``adjust_optimizer`` the
       player's Adam settings are adjusted for it.
@@ -113,6 +119,18 @@ class Regularizer(Protocol):
 
     def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, step: int, *, real_labels: Tensor | None = None,
                 fake_labels: Tensor | None = None) -> tuple[Tensor | None, Stats]: ...
+
+
+@runtime_checkable
+class SharesPass(Protocol):
+    """A penalty on D's gradient at the very images the loss scores (R1 on the reals, R2 on the fakes):
+    ``from_logits(x, logits)`` takes it from the loss's own D pass (``x`` required grad, ``logits`` are
+    D's outputs for it), as StyleGAN2-ADA and R3GAN do, instead of a D pass of its own.
+    ``judges`` names the images: "real" or "fake"."""
+
+    judges: ClassVar[str]
+
+    def from_logits(self, x: Tensor, logits: Tensor) -> tuple[Tensor, Stats]: ...
 
 
 @runtime_checkable
@@ -135,6 +153,10 @@ class Adaptive(Protocol):
     """
 
     def observe(self, stats: Stats, batch_size: int) -> None: ...
+
+    def iteration_done(self, images: int, reduce=None) -> None:
+        """After the iteration's last update (``images``: its batch, all ranks'; ``reduce`` averages
+        statistics over the ranks under torchrun): where StyleGAN2-ADA moves p."""
 
 
 @runtime_checkable

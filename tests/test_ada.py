@@ -85,12 +85,14 @@ def test_mistakes_are_reported():
 
 @pytest.mark.parametrize("preset", ["bgc", "bgcfnc", "c", "g"])
 @pytest.mark.parametrize("c", [1, 3])
-def test_p0_is_the_identity_and_draws_nothing(preset, c):
+def test_p0_is_the_identity_and_makes_the_official_draws(preset, c):
     x = noise_images(c=c)
-    g = replay()
-    state = g.get_state()
+    g, h = replay(), replay()
     out = ADAugment(preset, p=0.0)(x, generator=g)
-    assert out is x and torch.equal(g.get_state(), state)
+    ADAugment(preset, p=0.5)(x, generator=h)
+    # Every gate closed, so the images themselves; the stream moves as at any p (the official pipe draws at p = 0).
+    assert out is x and torch.equal(g.get_state(), h.get_state())
+    assert not torch.equal(g.get_state(), replay().get_state())
 
 
 # ------------------------------------------------------------------------------------------- pixel blitting
@@ -399,7 +401,7 @@ def test_controller_state_round_trips_mid_interval(tmp_path):
     first.observe(signs[7], batch_size=8)  # ...and after an observe, before its step
     torch.save(first.state_dict(), tmp_path / "ada.pt")
     state = torch.load(tmp_path / "ada.pt", weights_only=True)
-    assert set(state) == {"p", "sign_sum", "num_images", "num_steps", "num_updates", "rt"}
+    assert set(state) == {"p", "sign_sum", "num_signs", "num_images", "num_steps", "num_updates", "rt"}
     resumed = AdaptiveP(interval=3, kimg=0.1)
     resumed.load_state_dict(state)
     tail = [resumed.step()] + drive(resumed, signs[8:])

@@ -43,8 +43,9 @@ def parameters(state: dict) -> dict:
 @pytest.fixture
 def ddp_recipe(tiny, write_recipe):
     """The tiny recipe with every feature the step has (D steps, a penalty, augmentation, EMA), crossing an epoch."""
-    # 1797 digits over 2 ranks: 899 per rank, 4 batches of 256 per epoch; 3 steps of 2 D updates cross it.
-    tiny["data"]["batch_size"] = 256
+    # 1797 digits over 2 ranks: 899 per rank, 4 batches of 256 per epoch (data.batch_size is the step's
+    # whole batch: 512 is 256 a rank); 3 steps of 2 D updates cross it.
+    tiny["data"]["batch_size"] = 512
     tiny["train"].update(steps=3, d_steps=2, ema={"decay": 0.9}, sample_every=1, checkpoint_every=1, log_every=1)
     tiny["regularizers"] = [{"name": "r1", "gamma": 1.0}]
     tiny["augment"] = {"name": "diffaugment", "policy": "translation"}

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from gankit.recipe import validate
-from gankit.training import pictures as pictures_module
+from gankit.training import reporter as pictures_module  # Pictures and its timing live in the reporter
 from gankit.training.reporter import Reporter
 from gankit.training.trainer import RunInterrupted, train
 from helpers import only_run_dir

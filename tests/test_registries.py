@@ -135,6 +135,8 @@ def test_augmentation_state_and_adaptation_round_trip(name, tmp_path):
     if isinstance(aug, contracts.Adaptive):
         for _ in range(8):  # D sure of the real images: an adaptive augmentation strengthens
             aug.observe({"real_sign": torch.tensor(1.0)}, 64)
+            aug.iteration_done(64)  # where p moves, after the iteration (StyleGAN2-ADA's loop)
+        assert aug.p > 0, f"{name}: p did not rise while D was sure of every real image"
     if not isinstance(aug, contracts.Stateful):
         pytest.skip(f"{name} keeps no state across a resume")
     torch.save(aug.state_dict(), tmp_path / "state.pt")

@@ -87,7 +87,7 @@ def test_g_of_z_generate_sample_grid_and_every_export_agree(run_dir, tmp_path):
 
     # the run's last training grid is the loaded generator's images of the run's fixed noise
     last = sorted((run_dir / "samples").glob("step_*.png"))[-1]
-    from gankit.training.pictures import scale_for
+    from gankit.training.reporter import scale_for
 
     images = gankit.generate(G, TINY["train"]["num_samples"], seed=TINY["seed"])
     gankit.save_grid(images, tmp_path / "grid.png", scale=scale_for(images))  # training grids: tiles of >= 64 px

@@ -41,12 +41,13 @@ skipped without drawing, as in the official code. Colour needs C of 1 or 3.
 
 Randomness: every number is drawn from ``generator`` when one is passed (a
 CPU generator works for images on any device: draws are made on its device
-and moved), otherwise from the global generator of the images' device, in
-the official code's order and shapes (so with the global generator seeded
-alike the draws are the official ones, and so, to float rounding, is the
-output): per transform, its value(s) and then the uniform that decides
-whether it applies; noise draws its field last; cutout draws the decision
-first and then the centre.
+and moved; a :class:`gankit.augment.draws.ReplayedDraws` hands out draws
+given in advance), otherwise from the global generator of the images'
+device, in the official code's order and shapes (so with the global
+generator seeded alike the draws are the official ones, and so, to float
+rounding, is the output): per transform, its value(s) and then the uniform
+that decides whether it applies; noise draws its field last; cutout draws
+the decision first and then the centre.
 
 As in the official code, once any geometric transform is enabled (and p > 0)
 every image goes through the warp, also those whose draws are all identity
@@ -54,8 +55,9 @@ every image goes through the warp, also those whose draws are all identity
 permutations: sym6 is asymmetric, so a mirrored image rings by a few per
 cent at high frequencies; integer shifts are exact.
 
-p = 0 returns the input tensor itself, with no draws (the official code
-would still resample the images through an identity warp). p > 1 is
+p = 0 makes every draw, as the official code does (so replayed draws stay
+aligned whatever p is), and returns the input itself: every gate is closed
+(the official code still warps it by the identity, ±3e-6). p > 1 is
 accepted, as the official controller can produce it: each chance p × mult
 then saturates at 1. Images are processed in float32 at least (half inputs
 are converted and returned in their own dtype). Differentiable in the input
@@ -70,6 +72,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gankit.augment.draws import draw as draw_from
 from gankit.augment.geometry import (band_filters, geometry_filter, rotate2d, rotate3d, scale2d, scale3d,
                                      translate2d, translate3d, warp)
 from gankit.core.errors import GankitError, suggestion
@@ -98,21 +101,16 @@ _EXPECTED_POWER = (10 / 13, 1 / 13, 1 / 13, 1 / 13)  # of the 4 bands, for a 1/f
 
 
 class _Draws:
-    """One call's random numbers: float32 draws from ``generator`` (or the global stream of ``device``), then cast."""
+    """One call's random numbers: float32 draws from ``source`` (see :mod:`gankit.augment.draws`), then cast."""
 
-    def __init__(self, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype):
-        self.generator, self.device, self.dtype = generator, device, dtype
-
-    def _draw(self, fn, shape) -> Tensor:
-        g = self.generator
-        out = fn(shape, device=self.device) if g is None else fn(shape, generator=g, device=g.device)
-        return out.to(self.device, self.dtype)
+    def __init__(self, source, device: torch.device, dtype: torch.dtype):
+        self.source, self.device, self.dtype = source, device, dtype
 
     def uniform(self, *shape: int) -> Tensor:
-        return self._draw(torch.rand, shape)  # U[0, 1)
+        return draw_from(self.source, "uniform", shape, self.device).to(self.dtype)  # U[0, 1)
 
     def normal(self, *shape: int) -> Tensor:
-        return self._draw(torch.randn, shape)  # N(0, 1)
+        return draw_from(self.source, "normal", shape, self.device).to(self.dtype)  # N(0, 1)
 
     def gate(self, value: Tensor, chance: float, identity: float) -> Tensor:
         """``value`` where a fresh U[0, 1) per image is below ``chance``, else ``identity`` (value: N or N x k)."""
@@ -191,30 +189,39 @@ class ADAugment:
             raise GankitError(f"augment.p must be a finite number of at least 0, got {value!r}")
         self._p = value
 
-    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Augmented images (N x C x H x W, same dtype), differentiable in ``x``; draws from ``generator``."""
+    def __call__(self, x: Tensor, generator=None) -> Tensor:
+        """Augmented images (N x C x H x W, same dtype), differentiable in ``x``; draws from ``generator``
+        (a torch.Generator, a :class:`~gankit.augment.draws.ReplayedDraws`, or None: the global stream)."""
         if x.dim() != 4:
             raise ValueError(f"ADAugment expects images N x C x H x W, got shape {tuple(x.shape)}")
-        if self.p == 0 or not any(self.multipliers.values()):
+        if not any(self.multipliers.values()):
             return x  # exactly the identity, and no draws
         n, c, h, w = x.shape
         dtype = torch.promote_types(x.dtype, torch.float32)
         draw = _Draws(generator, x.device, dtype)
-        y = x.to(dtype)
-
+        # Every draw first, in the official order (applying a transform draws nothing).
         inverse = self._pixel_transform(draw, n, h, w)
-        if inverse is not None:
-            y = warp(y, inverse, self._hz_geom.to(x.device))
         colour = self._colour_matrix(draw, n, c)
-        if colour is not None:
-            y = _apply_colour(y, colour)
-        if self.multipliers["imgfilter"] > 0:
-            y = self._filter_bands(y, draw)
+        gains = self._filter_gains(draw, n, h, w) if self.multipliers["imgfilter"] > 0 else None
+        noise = None
         if self.multipliers["noise"] > 0:
             sigma = draw.gate(draw.normal(n).abs() * self.noise_std, self._chance("noise"), 0.0)
-            y = y + draw.normal(n, c, h, w) * sigma.reshape(n, 1, 1, 1)
-        if self.multipliers["cutout"] > 0:
-            y = y * self._cutout_mask(draw, n, h, w)
+            noise = draw.normal(n, c, h, w) * sigma.reshape(n, 1, 1, 1)
+        mask = self._cutout_mask(draw, n, h, w) if self.multipliers["cutout"] > 0 else None
+        if self.p == 0:
+            return x  # every gate closed: exactly the identity
+
+        y = x.to(dtype)
+        if inverse is not None:
+            y = warp(y, inverse, self._hz_geom.to(x.device))
+        if colour is not None:
+            y = _apply_colour(y, colour)
+        if gains is not None:
+            y = self._filter_bands(y, gains)
+        if noise is not None:
+            y = y + noise
+        if mask is not None:
+            y = y * mask
         return y.to(x.dtype)
 
     def _chance(self, name: str) -> float:
@@ -286,23 +293,28 @@ class ADAugment:
             mat = (onto_luma + (eye - onto_luma) * s[:, None, None]) @ mat
         return mat
 
-    def _filter_bands(self, y: Tensor, draw: _Draws) -> Tensor:
-        """Amplify the 4 frequency bands by random gains: one separable filter per image, reflect-padded."""
-        n, c, h, w = y.shape
-        bank = self._bank.to(y.device, y.dtype)  # 4 x taps; rows sum to an impulse, so all-ones gains = identity
-        pad = bank.shape[1] // 2
+    def _filter_gains(self, draw: _Draws, n: int, h: int, w: int) -> Tensor:
+        """N x 4: each image's gains of the 4 frequency bands."""
+        pad = self._bank.shape[1] // 2
         if min(h, w) <= pad:
             raise GankitError(f"ADA's imgfilter needs images larger than {pad} x {pad} pixels, got {h} x {w}; "
                               f"set imgfilter: 0 or use a preset without 'f'")
-        power = torch.tensor(_EXPECTED_POWER, dtype=y.dtype, device=y.device)
-        gains = torch.ones(n, 4, dtype=y.dtype, device=y.device)
+        power = torch.tensor(_EXPECTED_POWER, dtype=draw.dtype, device=draw.device)
+        gains = torch.ones(n, 4, dtype=draw.dtype, device=draw.device)
         for band, strength in enumerate(self.imgfilter_bands):
             t = draw.gate(torch.exp2(draw.normal(n) * self.imgfilter_std), self._chance("imgfilter") * strength, 1.0)
             # This band's gain with the others at 1, scaled so a 1/f spectrum keeps its expected power.
-            vec = torch.ones(n, 4, dtype=y.dtype, device=y.device)
+            vec = torch.ones(n, 4, dtype=draw.dtype, device=draw.device)
             vec[:, band] = t
             gains = gains * vec / (power * vec.square()).sum(dim=1, keepdim=True).sqrt()
-        taps = (gains @ bank).repeat_interleave(c, dim=0)  # (N·C) x taps: a filter per image and channel
+        return gains
+
+    def _filter_bands(self, y: Tensor, gains: Tensor) -> Tensor:
+        """Amplify the 4 frequency bands by ``gains`` (N x 4): one separable filter per image, reflect-padded."""
+        n, c, h, w = y.shape
+        bank = self._bank.to(y.device, y.dtype)  # 4 x taps; rows sum to an impulse, so all-ones gains = identity
+        pad = bank.shape[1] // 2
+        taps = (gains.to(y.dtype) @ bank).repeat_interleave(c, dim=0)  # (N·C) x taps: a filter per image and channel
         # One grouped convolution over all images: rows, then columns (the filters are symmetric).
         flat = F.pad(y.reshape(1, n * c, h, w), [pad, pad, pad, pad], mode="reflect")
         flat = F.conv2d(flat, taps[:, None, None, :], groups=n * c)

@@ -51,13 +51,19 @@ class CachedBatches:
     items have) in ``memory_format``; ``labels``: int64, on ``device`` too.
     ``resident``: keep the uint8 images on the device (None: when they fit,
     see :func:`fits_on_device`; True on the CPU: read the file into memory).
+    ``mirror``: the items of :class:`gankit.data.mirror.Mirrored` (the cache,
+    then its x-flipped copy: the sampler covers twice the cache).
     """
 
     def __init__(self, cache: CachedDataset, batch_size: int, sampler: ResumableSampler,
                  device: torch.device | str = "cpu", drop_last: bool = False, resident: bool | None = None,
-                 dtype: torch.dtype = torch.float32, memory_format: torch.memory_format = torch.contiguous_format):
-        if sampler.size != len(cache):
-            raise ValueError(f"the sampler covers {sampler.size} items but the cache holds {len(cache)}")
+                 dtype: torch.dtype = torch.float32, memory_format: torch.memory_format = torch.contiguous_format,
+                 mirror: bool = False):
+        self.mirror = mirror
+        items = len(cache) * (2 if mirror else 1)
+        if sampler.size != items:
+            raise ValueError(f"the sampler covers {sampler.size} items but the cache holds {items}"
+                             + (" (mirrored)" if mirror else ""))
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.cache = cache
@@ -96,9 +102,14 @@ class CachedBatches:
     def _batches(self, order: Tensor):
         n = order.shape[0]
         stop = n - n % self.batch_size if self.drop_last else n
+        size = len(self.cache)
         for i in range(0, stop, self.batch_size):
             idx = order[i : i + self.batch_size]
+            if self.mirror:  # items N..2N-1: the images of 0..N-1, flipped left-right
+                flipped, idx = idx >= size, idx % size
             images, labels = self._gather(idx)
+            if self.mirror:
+                images = torch.where(flipped.to(images.device)[:, None, None, None], images.flip(-1), images)
             out = to_float(images, self.dtype)
             if self.memory_format is not torch.contiguous_format:
                 out = out.contiguous(memory_format=self.memory_format)

@@ -82,8 +82,9 @@ class ImageFiles(Dataset):
     """Image files under ``root`` with int labels, decoded one by one."""
 
     def __init__(self, root: str, paths: list[str], labels: list[int], image_size: int, channels: int,
-                 classes: list[str] | None = None):
+                 classes: list[str] | None = None, resize: str = "antialias"):
         check_shape(image_size, channels)
+        self.resize = resize  # see gankit.data.transforms.transform
         self.root = root
         # Byte strings in one numpy array, not a list of str: forked DataLoader
         # workers would otherwise copy the pages of 200k refcounted objects.
@@ -101,7 +102,7 @@ class ImageFiles(Dataset):
         return os.path.join(self.root, os.fsdecode(self._paths[index]))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | BadImage:
-        image = try_load_image(self.path(index), self.image_size, self.channels)
+        image = try_load_image(self.path(index), self.image_size, self.channels, self.resize)
         if isinstance(image, BadImage):
             return image
         return image, int(self._labels[index])

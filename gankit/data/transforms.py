@@ -80,15 +80,31 @@ def to_mode(img: Image.Image, channels: int) -> Image.Image:
     return img
 
 
-def transform(img: Image.Image, image_size: int, channels: int) -> torch.Tensor:
-    """The tutorial's transform of a PIL image, after :func:`to_mode`."""
+RESIZE = ("antialias", "lanczos")
+
+
+def transform(img: Image.Image, image_size: int, channels: int, resize: str = "antialias") -> torch.Tensor:
+    """The tutorial's transform of a PIL image, after :func:`to_mode`.
+
+    ``resize``: ``antialias`` (the tutorial's: the shorter side to
+    ``image_size`` with antialiased bilinear, then the centre crop), or
+    ``lanczos`` (StyleGAN2-ADA's and R3GAN's ``dataset_tool.py
+    --transform=center-crop``: the centre square, then Lanczos to
+    ``image_size``).
+    """
     # Imported here: torchvision takes seconds to import, and registering the
     # datasets (every gankit command does) must not pay for it.
     import torchvision.transforms.functional as TF
 
     img = to_mode(img, channels)
-    img = TF.resize(img, image_size, antialias=True)
-    img = TF.center_crop(img, [image_size, image_size])
+    if resize == "lanczos":
+        w, h = img.size
+        crop = min(w, h)
+        img = img.crop(((w - crop) // 2, (h - crop) // 2, (w + crop) // 2, (h + crop) // 2))
+        img = img.resize((image_size, image_size), Image.LANCZOS)
+    else:
+        img = TF.resize(img, image_size, antialias=True)
+        img = TF.center_crop(img, [image_size, image_size])
     tensor = TF.to_tensor(img)
     return TF.normalize(tensor, [0.5] * channels, [0.5] * channels)
 
@@ -135,7 +151,8 @@ def _reason(path: str | os.PathLike, exc: BaseException) -> str:
     return f"cannot decode: {type(exc).__name__}: {exc}"
 
 
-def try_load_image(path: str | os.PathLike, image_size: int, channels: int) -> torch.Tensor | BadImage:
+def try_load_image(path: str | os.PathLike, image_size: int, channels: int,
+                   resize: str = "antialias") -> torch.Tensor | BadImage:
     """:func:`load_image`, or a :class:`BadImage` naming the file and why it could not be decoded.
 
     Only a failure to decode the file itself is a bad image; an error in the
@@ -146,7 +163,7 @@ def try_load_image(path: str | os.PathLike, image_size: int, channels: int) -> t
     except DECODE_ERRORS as exc:
         return BadImage(str(path), _reason(path, exc))
     with img:
-        return transform(img, image_size, channels)
+        return transform(img, image_size, channels, resize)
 
 
 class ArrayImages(Dataset):

@@ -44,6 +44,9 @@ class GANLoss(Resumable):
     # True: g_loss also needs D's view of real images, and the trainer passes the step's real batch
     # as g_loss(D, fake, fake_labels=..., real=..., real_labels=...) (RpGAN's G objective pairs them).
     needs_real_for_g: ClassVar[bool] = False
+    # True: the loss compares real image i with fake image i (RpGAN), so a conditional model's fake i is made
+    # with real i's class and D scores both with it; False: fake classes are drawn from the dataset's labels.
+    pairs: bool = False
 
     def d_loss(self, D: nn.Module, real: Tensor, fake: Tensor, *,
                real_labels: Tensor | None = None, fake_labels: Tensor | None = None) -> tuple[Tensor, Stats]:

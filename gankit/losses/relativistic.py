@@ -18,15 +18,18 @@ class RelativisticLoss(GANLoss):
     with fake image i); ``average=True``: RaGAN (against the other batch's mean).
 
     G's loss needs D's view of real images too: the loss declares
-    ``needs_real_for_g``, and the trainer passes the step's real batch to
-    ``g_loss`` as ``real=`` (and ``real_labels=``), scored by the current D,
-    as R3GAN's ``AccumulateGeneratorGradients`` scores a real batch in G's step.
+    ``needs_real_for_g``, and the trainer passes a real batch to ``g_loss`` as
+    ``real=`` (and ``real_labels=``), scored by the current D, as R3GAN's
+    ``AccumulateGeneratorGradients`` scores a real batch in G's step (with
+    ``train.g_step: fresh``, a batch of its own). RpGAN ``pairs``: a
+    conditional fake i is made with real i's class, and D scores both with it.
     """
 
     needs_real_for_g = True
 
     def __init__(self, average: bool = False):
         self.average = average
+        self.pairs = not average  # RaGAN compares with the other batch's mean: no pairs
 
     def _pair(self, a: Tensor, b: Tensor) -> None:
         if not self.average and a.shape != b.shape:

@@ -247,6 +247,7 @@ def validate(
         problems += found
 
     if recipe is not None:  # values, metrics and schedules: on the whole recipe, or on what the schema left valid
+        from gankit.recipe.batching import train_problems
         from gankit.recipe.schedules import schedule_problems
 
         more = value_problems(recipe)
@@ -256,6 +257,7 @@ def validate(
         if recipe.train.steps is None and recipe.train.epochs is None:
             more.append("train: set train.steps (iterations) or train.epochs (passes over the data), or both")
         more += _metric_problems(recipe, host, origin, coerced) + schedule_problems(recipe, host, origin)
+        more += train_problems(recipe, origin)
         problems += _beside(more, refused)
 
     if problems:

@@ -40,7 +40,10 @@ class DataSection(Component):
     name: str = "digits"
     image_size: PositiveInt = 64  # images are resized and centre-cropped to this size
     channels: Literal[1, 3] = 3  # grey, palette and RGBA images are converted to this
-    batch_size: PositiveInt = 128  # per process: under torchrun each step sees batch_size × world size images
+    # the images of one step, all processes (torchrun) and train.accumulate rounds together, as the official
+    # --batch: each process loads batch_size / processes of them, in rounds of batch_size / processes / accumulate
+    batch_size: PositiveInt = 128
+    mirror: bool = False  # double the dataset with x-flipped copies (StyleGAN2-ADA's and R3GAN's --mirror=1)
     workers: NonNegativeInt = 2  # DataLoader worker processes
     drop_last: bool = False  # the tutorial keeps the last, smaller batch
     on_bad_image: Literal["error", "skip"] = "error"  # unreadable images: stop naming the file, or skip and count
@@ -96,12 +99,25 @@ class TrainSection(Section):
     keep_every: PositiveInt | None = None
     log_every: PositiveInt = 50  # a metrics.jsonl row every N steps
     d_steps: PositiveInt = 1  # D updates per G update, each on a fresh real batch; train.steps counts G updates
+    # G's update: on the D update's fakes (and real batch), as the DCGAN tutorial; or on a fresh z (and, for a
+    # loss that scores reals in G's update, a fresh real batch), as StyleGAN2-ADA and R3GAN
+    g_step: Literal["reuse", "fresh"] = "reuse"
+    # d_first: D's updates, then G's (the tutorial, R3GAN); g_first: StyleGAN2-ADA's Gmain, Greg, Dmain, Dreg
+    order: Literal["d_first", "g_first"] = "d_first"
+    # gradient accumulation: each process computes its share of the batch in this many rounds before an update
+    accumulate: PositiveInt = 1
+    # mean: the gradient of the batch mean, however the batch is split (R3GAN); sum: each round adds its own
+    # mean's gradient, as StyleGAN2-ADA's loop does (through Adam only eps sees the difference)
+    accumulate_mode: Literal["mean", "sum"] = "mean"
     ema: EMASection | None = None  # an exponential moving average of G's weights, used for samples and evaluation
     # Speed. fp16 adds a gradient scaler per network; bf16 needs none (see benchmarks/README.md for what helps where).
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype of G's and D's forward passes and losses
     channels_last: bool = False  # NHWC memory layout for G, D and the real batches (faster convolutions on GPUs)
     compile: bool = False  # torch.compile G and D (the first steps pay the compilation)
     deterministic: bool = False  # deterministic kernels only (torch.use_deterministic_algorithms); slower on CUDA
+    # TF32 matmuls and convolutions on Ampere and newer GPUs (faster, ~10 bits of mantissa); both official
+    # StyleGAN2-ADA and R3GAN loops turn it off
+    tf32: bool = False
     # torchrun: convert BatchNorm to SyncBatchNorm, so batch statistics span all ranks' batches (CUDA only)
     sync_batchnorm: bool = False
 

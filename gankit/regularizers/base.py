@@ -16,6 +16,14 @@ D's weights.
 A regulariser declares whose loss it joins (``player``) and how often
 (``every``; more than 1 makes it lazy), as :class:`gankit.contracts.Regularizer`
 asks; state it keeps across a resume it names in ``resumable``.
+
+A penalty on D's gradient at the very images the loss scores (R1 on the real
+batch, R2 on the fakes) can instead be taken from the loss's own pass, as
+StyleGAN2-ADA and R3GAN do: such a regulariser also has
+:class:`gankit.contracts.SharesPass`'s
+``from_logits(x, logits)``, where ``x`` is the input that required grad and
+``logits`` D's outputs for it; the GAN step then runs no extra D pass (nor a
+second augmentation draw) for it.
 """
 
 from __future__ import annotations
@@ -42,6 +50,10 @@ class Regularizer(Resumable):
     def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, step: int, *,
                 real_labels: Tensor | None = None, fake_labels: Tensor | None = None) -> tuple[Tensor | None, Stats]:
         raise NotImplementedError
+
+    def due(self, step: int) -> bool:
+        """Whether it runs at D update ``step`` (0-based): every ``every``-th."""
+        return step % self.every == 0
 
 
 def input_gradients(D: nn.Module, x: Tensor, labels: Tensor | None = None) -> Tensor:

@@ -7,9 +7,13 @@ image, averaged over the batch.
 
 from __future__ import annotations
 
+import torch
+from torch import Tensor
+
 from gankit.core.errors import GankitError
 from gankit.core.registry import component
-from gankit.regularizers.base import Regularizer, input_gradients
+from gankit.losses.base import discriminate
+from gankit.regularizers.base import Regularizer
 
 
 class _ZeroCentred(Regularizer):
@@ -28,10 +32,16 @@ class _ZeroCentred(Regularizer):
         self.adjust_optimizer = adjust_optimizer
 
     def penalty(self, D, real, fake, step, *, real_labels=None, fake_labels=None):
-        if step % self.every:
+        if not self.due(step):
             return None, {}  # lazy: not this step
         x, labels = (real, real_labels) if self.judges == "real" else (fake, fake_labels)
-        sq = input_gradients(D, x, labels).flatten(1).pow(2).sum(1)  # ‖∇D(x)‖² per image
+        x = x.detach().requires_grad_(True)
+        return self.from_logits(x, discriminate(D, x, labels))
+
+    def from_logits(self, x: Tensor, logits: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The penalty from D's ``logits`` for ``x`` (which requires grad), e.g. those of the loss's own pass."""
+        (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)  # ∇ₓ D(x), each image its own
+        sq = grad.flatten(1).square().sum(1)  # ‖∇D(x)‖² per image
         penalty = self.gamma / 2 * sq.mean() * self.every  # γ/2 E[‖∇D(x)‖²], × every when lazy
         return penalty, {self.name: penalty.detach(), f"{self.name}_grad_norm": sq.detach().sqrt().mean()}
 

@@ -5,17 +5,18 @@ Read it in this order, as stylegan2-ada's ``training_loop.py`` reads:
     trainer.py     the loop: set up, step after step, what is due (grid, evaluation, checkpoints), the end;
                    Ctrl-C/SIGTERM and the failures a user can act on
     assemble.py    the parts of one run (a Job), built once in the order that keeps a seed's weights
-    step.py        one GAN iteration: D update(s), then G's (the tutorial's step, and what recipes add)
+    step.py        one GAN iteration: the tutorial's step, or its phases as StyleGAN2-ADA and R3GAN run them
     state.py       the run state: everything resumable, in one place; what may change on resume
 
 and, each with one job the loop calls on:
 
-    feeding.py     real batches in the resumable order, d_steps to a step
+    feeding.py     real batches in the resumable order, a step's at a time; the latents, by phase
+    updates.py     one optimizer update over its accumulation rounds: backward, the guard, fp16's scale
     players.py     G, D, their optimizers, scalers, EMA, and the schedules that set their hyperparameters
     ema.py         G's moving average
     nonfinite.py   the guard that stops or skips an update with NaN/inf, naming the culprits
     health.py      alerts that a run is failing; out-of-memory and disk failures as clear errors
-    reporter.py    what the record and the console are told, and the progress display
+    reporter.py    what the record and the console are told, the progress display, and when the pictures come
     speed.py       precision, memory layout, compilation, deterministic kernels
     distributed.py torchrun: the process group, DDP wrappers, decisions all ranks share
 
@@ -27,7 +28,10 @@ signal) lives in the loop, where its timing is decided, instead of in
 modules of its own that every reader had to open. Everything a checkpoint
 holds is written and read by one object (:class:`~gankit.training.state.RunState`);
 the parts with state declare it, so a new counter is an edit of its part
-only. What a run directory is on disk (checkpoint files, ``metrics.jsonl``,
+only. An update's mechanics (accumulation rounds, freezing the other
+player, the loss scale, the guard) are apart from the step (updates) so
+that step.py reads as the phases and what each computes. What a run
+directory is on disk (checkpoint files, ``metrics.jsonl``,
 the run's folders and lock) is :mod:`gankit.rundir`, below training, so that
 the loggers and ``gankit compare`` read runs without importing the trainer;
 building components from a recipe and the trial build of ``gankit

@@ -27,6 +27,7 @@ import torch
 
 from gankit.core.errors import GankitError
 from gankit.core.plugins import get_host
+from gankit.data.labels import dataset_labels
 from gankit.nn.conditional import check_pair, class_grid_labels, num_classes
 from gankit.recipe.build import (build_augment, build_dataset, build_discriminator, build_generator, build_loss,
                                  build_regularizers, resolve_device)
@@ -40,8 +41,8 @@ from gankit.rundir.layout import (RunLock, copy_plugins, create_run_dir, previou
 from gankit.rundir.metrics import repair_record
 from gankit.recipe.load import resolved
 from gankit.training import speed
-from gankit.training.distributed import World, join_world, resume_command, wrap
-from gankit.training.feeding import Feeder
+from gankit.training.distributed import World, join_world, resume_command
+from gankit.training.feeding import Feeder, Latents
 from gankit.training.health import HealthMonitor, is_out_of_memory, memory_error, reference_images
 from gankit.training.nonfinite import NonFinitePolicy
 from gankit.training.players import Players, Scheduled, checked_optimizer
@@ -81,11 +82,11 @@ class Job:
         return self.state.nonfinite
 
 
-def run_length(train, batches_per_epoch: int) -> int:
+def run_length(train, batches_per_epoch: int, batches_per_step: int) -> int:
     """The run's length in G updates: ``train.steps``, ``train.epochs``, whichever comes first."""
     limits = [train.steps] if train.steps else []
-    if train.epochs:  # each step (G update) takes train.d_steps batches
-        limits.append(max(1, train.epochs * batches_per_epoch // train.d_steps))
+    if train.epochs:  # each step (G update) takes batches_per_step batches: D's, and G's own when it takes one
+        limits.append(max(1, train.epochs * batches_per_epoch // batches_per_step))
     return min(limits)
 
 
@@ -99,46 +100,56 @@ def fixed_grid(G, n: int, seed: int, device: torch.device) -> tuple[torch.Tensor
 
 
 def build_training_data(recipe: Recipe, log=None) -> torch.utils.data.Dataset:
-    """The dataset to train on: the recipe's, or its uint8 cache when ``data.cache`` is on.
+    """The dataset to train on: the recipe's, or its uint8 cache when ``data.cache`` is on, doubled with
+    x-flipped copies when ``data.mirror`` is (the official ``--mirror``).
 
     A cache is built on first use (decoding with ``data.workers`` processes,
     following ``data.on_bad_image``) and reused afterwards; ``log`` receives
     one-line notices (default: stderr).
     """
     dataset = build_dataset(recipe)
-    if not recipe.data.cache:
-        return dataset
-    from gankit.data.cache import cache_dataset
-    from gankit.data.identity import dataset_identity
-    from gankit.eval.cache import cache_root
-
     d = recipe.data
-    return cache_dataset(dataset, dataset_identity(recipe.data), cache_root(d.cache_dir), on_bad_image=d.on_bad_image,
-                         workers=d.workers, log=log)
+    if d.cache:
+        from gankit.data.cache import cache_dataset
+        from gankit.data.identity import dataset_identity
+        from gankit.eval.cache import cache_root
+
+        dataset = cache_dataset(dataset, dataset_identity(d), cache_root(d.cache_dir), on_bad_image=d.on_bad_image,
+                                workers=d.workers, log=log)
+    if d.mirror:  # evaluation reads the dataset itself, unmirrored
+        from gankit.data.mirror import Mirrored
+
+        dataset = Mirrored(dataset)
+    return dataset
 
 
 def build_batches(recipe: Recipe, dataset: torch.utils.data.Dataset, sampler, device: torch.device,
-                  generator: torch.Generator | None = None):
-    """Iterable of ``(images, labels, bad)`` batches in ``sampler``'s order (a ResumableSampler).
+                  generator: torch.Generator | None = None, batch_size: int | None = None):
+    """Iterable of ``(images, labels, bad)`` batches of ``batch_size`` (default ``data.batch_size``; under
+    torchrun the feeder gives this process's share) in ``sampler``'s order (a ResumableSampler).
 
     For a cached dataset a :class:`gankit.data.cached_loader.CachedBatches`
     (images already on ``device``); otherwise a DataLoader with
     ``data.workers`` processes seeded from ``generator``.
     """
     from gankit.data.cache import CachedDataset
+    from gankit.data.mirror import Mirrored
 
     d = recipe.data
-    if isinstance(dataset, CachedDataset):
+    batch_size = batch_size or d.batch_size
+    mirror = isinstance(dataset, Mirrored)
+    inner = dataset.dataset if mirror else dataset
+    if isinstance(inner, CachedDataset):
         from gankit.data.cached_loader import CachedBatches
 
-        return CachedBatches(dataset, d.batch_size, sampler, device, drop_last=d.drop_last)
+        return CachedBatches(inner, batch_size, sampler, device, drop_last=d.drop_last, mirror=mirror)
     from torch.utils.data import DataLoader
 
     from gankit.data.common import collate
     from gankit.data.workers import loader_options
 
     return DataLoader(
-        dataset, batch_size=d.batch_size, sampler=sampler, collate_fn=collate, drop_last=d.drop_last,
+        dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate, drop_last=d.drop_last,
         pin_memory=device.type == "cuda", generator=generator, **loader_options(d.workers),
     )
 
@@ -163,6 +174,7 @@ def assemble(recipe, *, source: str | None = None, overrides: list[str] = (), re
     world, rank_device = join_world(r.device)
     device = rank_device or resolve_device(r.device)
     speed.configure_determinism(r.train.deterministic, device)  # before any CUDA work or model
+    speed.configure_tf32(r.train.tf32)
     speed.check_precision(r.train.precision, device)
     seed_everything(r.seed)  # the same on every rank: identical initial models
     dataset = _training_data(r, world)
@@ -171,22 +183,20 @@ def assemble(recipe, *, source: str | None = None, overrides: list[str] = (), re
     streams = Streams(r.seed, device, r.augment is not None)
     streams.per_rank(r.seed, world.rank)
     # Under torchrun, G and D train through DDP wrappers; samples, evaluation and checkpoints use them bare.
-    gan_step = GANStep(wrap(players.G, device, world, r.train.sync_batchnorm),
-                       wrap(players.D, device, world, r.train.sync_batchnorm), build_loss(r), players.opt_g,
-                       players.opt_d, regularizers=regularizers, augment=build_augment(r),
-                       aug_generator=streams.augment, ema=players.ema,
-                       autocast=lambda: speed.autocast(r.train.precision, device), scaler_g=players.scaler_g,
-                       scaler_d=players.scaler_d, channels_last=r.train.channels_last, images_per_step=world.size,
-                       across_ranks=world.mean if world.distributed else None)
-    feeder = Feeder(r, dataset, world, device, lambda sampler: build_batches(r, dataset, sampler, device, streams.loader),
-                    num_classes(players.G) or num_classes(players.D))
+    latents = Latents(players.G.nz, num_classes(players.G), dataset_labels(dataset), streams.latents, device,
+                      world.rank, world.size)
+    gan_step = GANStep.from_recipe(r, players, regularizers, device, world, latents, streams.augment)
+    feeder = Feeder(r, dataset, world, device,
+                    lambda sampler, batch: build_batches(r, dataset, sampler, device, streams.loader, batch),
+                    num_classes(players.G) or num_classes(players.D),
+                    batches_per_step=r.train.d_steps + gan_step.g_takes_batch)
     sampling = RunSampling(r.sampling, r.seed)
     state = RunState(players, gan_step, feeder, streams, world, NonFinitePolicy(r.health), recipe=r,
                      sampling=sampling)
     job = Job(r, world, device, players, gan_step, feeder, state, Scheduled(r, players, gan_step, get_host().registry),
               HealthMonitor(r.health, device, lambda: reference_images(dataset, r.train.num_samples)),
-              run_length(r.train, feeder.batches_per_epoch), fixed_grid(players.G, r.train.num_samples, r.seed, device),
-              sampling)
+              run_length(r.train, feeder.batches_per_epoch, feeder.batches_per_step),
+              fixed_grid(players.G, r.train.num_samples, r.seed, device), sampling)
     if r.eval.metrics:  # every rank: evaluation is shared among them
         from gankit.eval.evaluator import Evaluator
 
@@ -203,6 +213,10 @@ def assemble(recipe, *, source: str | None = None, overrides: list[str] = (), re
         if world.is_main:  # the run keeps its own copy of every .py plugin
             r.plugins, state.counters.plugin_files = copy_plugins(job.run_dir, r.plugins, r._source_dir)
     job.info = provenance(list(overrides), source, state.run_id, device, world.size)
+    # What the numbers ran with: the TF32 switches, and how each step's batch was split.
+    job.info["tf32"] = speed.tf32_state()
+    job.info["batch"] = {"step": r.data.batch_size, "per_process": feeder.batch_size,
+                         "per_round": feeder.batch_size // r.train.accumulate, "accumulate": r.train.accumulate}
     job.info["plugin_files"] = state.counters.plugin_files
     if resume is None and r.init_from:
         job.info["init_from"] = initialised
@@ -259,12 +273,13 @@ def _trial(r: Recipe, device: torch.device) -> None:
         step = GANStep(G, D, build_loss(r), checked_optimizer(r.optim.g, G, "optim.g"),
                        checked_optimizer(r.optim.d, D, "optim.d"), regularizers=regularizers, augment=build_augment(r),
                        aug_generator=torch.Generator(device).manual_seed(r.seed) if r.augment is not None else None,
-                       guard=lambda player, values, module: _finite_update(r, player, values), trial=True)
+                       guard=lambda player, values, module: _finite_update(r, player, values), trial=True,
+                       g_step=r.train.g_step, order=r.train.order)  # the recipe's phases, one round each
         G.train(), D.train()
         real = torch.rand(TRIAL_BATCH, d.channels, d.image_size, d.image_size, device=device) * 2 - 1  # as the data
         classes = num_classes(G) or num_classes(D)
         labels = torch.randint(classes, (TRIAL_BATCH,), device=device) if classes is not None else None
-        step([(real, labels)], 0)
+        step([(real, labels)] * (r.train.d_steps + step.g_takes_batch), 0)  # D's batches, then G's own if it takes one
     except ContractError as exc:
         raise exc.with_arguments(r) from None
     except GankitError:

@@ -1,6 +1,8 @@
-"""How the models run: ``train.precision``, ``train.channels_last``, ``train.compile``, ``train.deterministic``.
+"""How the models run: ``train.precision``, ``train.channels_last``, ``train.compile``, ``train.deterministic``,
+``train.tf32``.
 
     configure_determinism(r.train.deterministic, device)   # before any model is built
+    configure_tf32(r.train.tf32)                            # both backends' TF32 switches; tf32_state() records them
     check_precision(r.train.precision, device)
     with autocast(r.train.precision, device): ...          # G's and D's forward passes and losses
     scaler = make_scaler(r.train.precision, device)        # fp16 only: one per network
@@ -44,6 +46,23 @@ def configure_determinism(deterministic: bool, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = False  # autotuning may pick a different algorithm each run
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # input shapes are fixed: the autotuned choice pays after one step
+
+
+def configure_tf32(tf32: bool) -> None:
+    """TF32 for float32 matmuls and cuDNN convolutions, on or off (both switches, set both ways).
+
+    torch's defaults differ (matmul off, cuDNN on), so an Ampere or newer GPU
+    would run float32 convolutions with a 10-bit mantissa; the official
+    StyleGAN2-ADA and R3GAN loops set both off, as ``train.tf32: false`` does.
+    No effect on the CPU.
+    """
+    torch.backends.cuda.matmul.allow_tf32 = bool(tf32)
+    torch.backends.cudnn.allow_tf32 = bool(tf32)
+
+
+def tf32_state() -> dict[str, bool]:
+    """Both TF32 switches as they are now (a run's provenance records them)."""
+    return {"matmul": bool(torch.backends.cuda.matmul.allow_tf32), "cudnn": bool(torch.backends.cudnn.allow_tf32)}
 
 
 def check_precision(precision: str, device: torch.device) -> None:

@@ -25,11 +25,14 @@ Each part declares its own state (``state_dict``/``load_state_dict``,
 goes. So adding a counter to a component is an edit of that component alone.
 
 Random streams: the global torch/numpy/Python generators are the training's
-own (model initialisation, noise z). Data-loader worker seeds and
-augmentation each have a private generator, so how often a run samples,
-checkpoints or evaluates never changes its trajectory. Under torchrun every
-rank draws its own noise and augmentations (rank 0 keeps the one-process
-run's streams).
+own (model initialisation, noise inputs, style mixing). The latents (z and
+fake labels), data-loader worker seeds and augmentation each have a private
+generator, so how often a run samples, checkpoints or evaluates never
+changes its trajectory. The latent stream is the same on every rank (each
+takes its block of every draw: :class:`gankit.training.feeding.Latents`);
+under torchrun every rank draws its own noise inputs and augmentations
+(rank 0 keeps the one-process run's streams), and a checkpoint holds every
+rank's states.
 """
 
 from __future__ import annotations
@@ -115,31 +118,41 @@ class Counters:
             self.best = {"metric": "fid", "value": self.best_fid}
 
 
+def _offset(seed: int, k: int) -> int:
+    """``seed + k`` within torch's seed range (0 .. 2**64 - 1): a recipe's largest seed still trains."""
+    return (seed + k) % 2**64
+
+
 class Streams:
     """The run's private random generators: data-loader seeds and augmentation (and, saved, the global ones)."""
 
     def __init__(self, seed: int, device: torch.device, augment: bool):
         self.loader = torch.Generator().manual_seed(seed)  # DataLoader worker seeds, not the training stream
         # Augmentation draws from its own generator (saved in checkpoints), not the training stream.
-        self.augment = torch.Generator(device).manual_seed(seed + 1) if augment else None
+        self.augment = torch.Generator(device).manual_seed(_offset(seed, 1)) if augment else None
+        # z and fake labels: alike on every rank, so a step's latents do not depend on how its batch is split.
+        self.latents = torch.Generator(device).manual_seed(_offset(seed, 2))
 
     def per_rank(self, seed: int, rank: int) -> None:
         """Each rank its own noise and augmentation streams (rank 0 keeps the one-process run's)."""
         if rank == 0:
             return
-        rank_seed = seed + 7919 * rank  # any distinct seed per rank
+        rank_seed = _offset(seed, 7919 * rank)  # any distinct seed per rank
         seed_everything(rank_seed)
         if self.augment is not None:
-            self.augment.manual_seed(rank_seed + 1)
+            self.augment.manual_seed(_offset(rank_seed, 1))
 
     def state_dict(self) -> dict[str, Any]:
-        """This process's random states: the global ones, the loader's and the augmentation's."""
-        return {**rng_state(self.loader), **({"augment": self.augment.get_state()} if self.augment is not None else {})}
+        """This process's random states: the global ones, the loader's, the latents' and the augmentation's."""
+        return {**rng_state(self.loader), "latents": self.latents.get_state(),
+                **({"augment": self.augment.get_state()} if self.augment is not None else {})}
 
     def load_state_dict(self, rng: dict[str, Any]) -> None:
         set_rng_state(rng, self.loader)
         if self.augment is not None:
             self.augment.set_state(rng["augment"])
+        if "latents" in rng:  # older checkpoints drew z from the training stream: the latents start afresh
+            self.latents.set_state(rng["latents"])
 
 
 def rank_rng(ck: dict[str, Any], world, where: str) -> dict[str, Any]:
@@ -226,7 +239,8 @@ class RunState:
 ALLOWED = (
     "train.steps", "train.epochs", "train.sample_every", "train.checkpoint_every", "train.log_every", "train.keep_every",
     "eval", "log", "health", "device", "data.workers", "data.cache_dir", "out_dir",
-    "train.precision", "train.channels_last", "train.compile", "train.deterministic",
+    "train.precision", "train.channels_last", "train.compile", "train.deterministic", "train.tf32",
+    "train.accumulate",  # the same batch in more (or fewer) rounds: a resume on a smaller GPU
 )
 
 

@@ -1,23 +1,42 @@
-"""One GAN training iteration, as in the PyTorch DCGAN tutorial (``dcgan/main.py``).
+"""One GAN training iteration: the DCGAN tutorial's (``dcgan/main.py``), or as StyleGAN2-ADA and R3GAN train.
 
 With the recipe's defaults it is exactly the tutorial's step: one D update on
 a real batch and ``fake.detach()``, then one G update on the same fakes. The
-recipe can add D updates per G update (``train.d_steps``), regularisers,
-differentiable augmentation of D's inputs (``augment``), class labels for
-conditional models and an EMA of G.
+recipe's ``train`` section shapes it as the families' authors do:
 
-- **Augmentation** is part of what D sees (:class:`AugmentedD`): the loss and
-  the regularisers call D on un-augmented images and each call draws its own
-  transforms, so R1 is the gradient with respect to the real image itself,
-  through the augmentation (as StyleGAN2-ADA computes it).
-- **Regularisers** that run every update are added to their player's loss; a
-  lazy one (``every`` > 1: StyleGAN2's lazy R1, path length) is its own
-  update on the steps it is due, after the main one (StyleGAN2's "Dreg" and
-  "Greg" phases), which is why its player's Adam settings are adjusted
-  (:func:`gankit.training.players.lazy_ratio`).
+- ``g_step: fresh``: G's update draws its own z (and, for a loss that scores
+  reals in G's update, takes its own real batch: R3GAN's 1,024 reals per
+  512-image step); ``reuse`` is the tutorial's.
+- ``order: g_first``: StyleGAN2-ADA's phases Gmain, Greg, Dmain, Dreg;
+  ``d_first``: Dmain, Dreg, Gmain, Greg (the tutorial, R3GAN).
+- ``accumulate: N``: each update is N rounds of the process's batch, their
+  gradients accumulated (``accumulate_mode``: mean, or sum as StyleGAN2-ADA).
+- ``d_steps``: D updates per G update, each on a fresh real batch.
+
+What the step always does, as the official loops do:
+
+- **Latents** come from :attr:`latents`, asked for by phase (``Gmain``,
+  ``Greg``, ``Dmain``): a fresh z for each. Fake class labels are the paired
+  reals' when the loss pairs them (RpGAN: D scores real i and fake i with
+  one class), else drawn from the dataset's labels.
+- **Penalties that share the loss's inputs** (R1 on the real batch, R2 on
+  the fakes) are taken from the loss's own D pass (through :class:`Tape`):
+  no extra D pass and no second augmentation draw. Others (WGAN-GP's
+  interpolates) run D on their own input. A lazy one (``every`` > 1:
+  StyleGAN2's lazy R1, path length) is its own update on the steps it is
+  due (the "Dreg"/"Greg" phases), which is why its player's Adam settings
+  are adjusted (:func:`gankit.training.players.lazy_ratio`).
+- **Augmentation** is part of what D sees (:class:`AugmentedD`): each call
+  its own draws, from :attr:`aug_generator` (a generator, or given draws),
+  so R1 is the gradient with respect to the real image itself, through the
+  augmentation. ADA's controller sees D's signs on every real pass (a lazy
+  R1's too) and moves p after the iteration's last update.
+- The player not being updated is frozen (no gradients for its weights);
+  G's forward pass for D's update runs without a graph unless G reuses it.
 - **Speed** (:mod:`gankit.training.speed`): forward passes and losses run
   under ``autocast`` (bf16 or fp16), backward passes outside it; with fp16
-  each player has a GradScaler. Regularisers run in fp32.
+  each player has a GradScaler. Penalties are taken in fp32: with a reduced
+  precision they keep their own fp32 pass (``share_penalties`` off).
 """
 
 from __future__ import annotations
@@ -29,47 +48,30 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from gankit.contracts import Adaptive, HasProbability
+from gankit.contracts import Adaptive, HasProbability, SharesPass
+from gankit.losses.base import discriminate
 from gankit.nn.conditional import is_conditional, num_classes
 from gankit.recipe.checked import call_loss, call_penalty
-
-# guard(player, values, module) -> apply the update? Called after each backward, before the optimizer
-# step, with the loss statistics and gradient norm; it may also raise to stop the run.
-Guard = Callable[[str, dict[str, Tensor], nn.Module], bool]
-
-
-def grad_norm(module: nn.Module) -> Tensor:
-    """The L2 norm of all of ``module``'s gradients together (non-finite if any gradient is)."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]  # leaf gradients: no graph to detach
-    if not grads:
-        return torch.zeros(())
-    try:  # per-tensor norms in one fused kernel, then their norm: no copy of the gradients
-        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    except RuntimeError:  # gradients on several devices or of several dtypes
-        return torch.nn.utils.get_total_norm(grads)
-
-
-def _no_sync(module: nn.Module) -> contextlib.AbstractContextManager:
-    """DDP's ``no_sync()`` for a wrapped module (its forward passes' gradients stay local)."""
-    return module.no_sync() if isinstance(module, nn.parallel.DistributedDataParallel) else contextlib.nullcontext()
+from gankit.training.feeding import Latents
+from gankit.training.updates import Guard, Tape, Updates, grad_norm, no_sync  # noqa: F401 (grad_norm: re-exported)
 
 
 class AugmentedD(nn.Module):
-    """D as the losses and regularisers see it: ``D(augment(x))``, each call its own draws."""
+    """D as the losses and regularisers see it: ``D(augment(x))``, each call its own draws from ``source()``."""
 
-    def __init__(self, D: nn.Module, augment: Callable, generator: torch.Generator | None):
+    def __init__(self, D: nn.Module, augment: Callable, source: Callable[[], object]):
         super().__init__()
-        self.D, self.augment, self.generator = D, augment, generator
+        self.D, self.augment, self.source = D, augment, source
         if is_conditional(D):
             self.num_classes = num_classes(D)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
-        x = self.augment(x, generator=self.generator)
+        x = self.augment(x, generator=self.source())
         return self.D(x) if labels is None else self.D(x, labels)
 
 
 @dataclass
-class GANStep:
+class GANStep(Updates):
     """The players, their optimizers and everything the recipe adds to the tutorial's step."""
 
     G: nn.Module
@@ -79,17 +81,24 @@ class GANStep:
     opt_d: torch.optim.Optimizer
     regularizers: list = field(default_factory=list)
     augment: Callable | None = None
-    aug_generator: torch.Generator | None = None  # augmentation draws its own stream (saved in checkpoints)
+    # augmentation draws its own stream (saved in checkpoints), or given draws (gankit.augment.draws.ReplayedDraws)
+    aug_generator: object | None = None
     ema: object | None = None
     guard: Guard | None = None
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext  # train.precision
     scaler_d: torch.amp.GradScaler | None = None  # fp16: each player's loss scale
     scaler_g: torch.amp.GradScaler | None = None
     channels_last: bool = False  # real batches in NHWC, like the models' weights
-    images_per_step: int = 1  # processes under torchrun: the EMA counts every rank's images
+    images_per_step: int = 1  # processes under torchrun: the EMA and ADA count every rank's images
     # Under torchrun, the mean over the ranks of a dict of scalars: ADA's controller reads every rank's batch,
     # so that all ranks keep one p (as the official code's collected statistics do).
     across_ranks: Callable[[dict[str, Tensor]], dict[str, Tensor]] | None = None
+    g_step: str = "reuse"  # train.g_step
+    order: str = "d_first"  # train.order
+    accumulate: int = 1  # train.accumulate
+    accumulate_mode: str = "mean"  # train.accumulate_mode
+    latents: object | None = None  # z, fake labels, probes by phase (default: the global stream)
+    share_penalties: bool = True  # R1/R2 from the loss's own D pass (fp32 runs)
     # What the loss and the regularisers return is checked on every call (gankit.recipe.checked); the trial
     # step before a run (gankit.training.assemble.trial_step) also asks for finite values.
     trial: bool = False
@@ -98,150 +107,235 @@ class GANStep:
         self.nz = self.G.nz
         self.classes = num_classes(self.G)
         self.labelled_d = is_conditional(self.D)
-        self.seen_by_d = AugmentedD(self.D, self.augment, self.aug_generator) if self.augment is not None else self.D
+        if self.latents is None:
+            self.latents = Latents(self.nz, self.classes)
+        self.seen_by_d = AugmentedD(self.D, self.augment, lambda: self.aug_generator) \
+            if self.augment is not None else self.D
         regs = {"discriminator": [], "generator": []}
         for reg in self.regularizers:
             regs[reg.player].append(reg)  # declared by every regulariser (gankit.contracts.Regularizer)
         lazy = lambda r: r.every > 1  # noqa: E731
-        self.d_regs, self.d_lazy = [r for r in regs["discriminator"] if not lazy(r)], [r for r in regs["discriminator"] if lazy(r)]
+        self.d_regs = [r for r in regs["discriminator"] if not lazy(r)]
+        self.d_lazy = [r for r in regs["discriminator"] if lazy(r)]
         self.g_regs = regs["generator"]  # generator regularisers run as their own update (path length)
+        self.pairs = bool(self.loss.pairs)  # declared by every loss (gankit.contracts.Loss)
+        self.g_scores_reals = bool(self.loss.needs_real_for_g)
+        # The weights each player trains (Freeze-D's frozen layers stay frozen when the player is thawed).
+        self._trainable = {"generator": [p for p in self.G.parameters() if p.requires_grad],
+                           "discriminator": [p for p in self.D.parameters() if p.requires_grad]}
+
+    @classmethod
+    def from_recipe(cls, recipe, players, regularizers: list, device: torch.device, world=None,
+                    latents: object | None = None, aug_generator: object | None = None) -> GANStep:
+        """The step a recipe trains with: its loss and augmentation built from the registries, ``players``
+        (their models, optimizers, scalers and EMA), the recipe's ``train`` settings; under torchrun
+        (``world``) G and D train through DDP wrappers. ``latents`` and ``aug_generator`` are the step's
+        random sources (default: the global stream)."""
+        from gankit.training import speed
+        from gankit.training.distributed import World, wrap
+        from gankit.recipe.build import build_augment, build_loss
+
+        r, t = recipe, recipe.train
+        world = world or World()
+        return cls(wrap(players.G, device, world, t.sync_batchnorm), wrap(players.D, device, world, t.sync_batchnorm),
+                   build_loss(r), players.opt_g, players.opt_d, regularizers=regularizers, augment=build_augment(r),
+                   aug_generator=aug_generator, ema=players.ema,
+                   autocast=lambda: speed.autocast(t.precision, device), scaler_g=players.scaler_g,
+                   scaler_d=players.scaler_d, channels_last=t.channels_last, images_per_step=world.size,
+                   across_ranks=world.mean if world.distributed else None, g_step=t.g_step, order=t.order,
+                   accumulate=t.accumulate, accumulate_mode=t.accumulate_mode, latents=latents,
+                   share_penalties=t.precision == "fp32")
+
+    @property
+    def g_takes_batch(self) -> bool:
+        """Whether G's update takes a real batch of its own (the group's last)."""
+        return self.g_step == "fresh" and self.g_scores_reals
+
+    def images(self, batches: list[tuple[Tensor, Tensor | None]]) -> int:
+        """The images a step trains D on, this process's (what the images-seen clock counts)."""
+        d_batches = batches[:-1] if self.g_takes_batch else batches
+        return sum(real.shape[0] for real, _ in d_batches)
+
+    # ------------------------------------------------------------------------------------------ the iteration
+
+    def __call__(self, batches: list[tuple[Tensor, Tensor | None]], step: int, grad_norms: bool = False):
+        """D updates (one per D batch) and one G update, in the recipe's order; then EMA and ADA.
+
+        ``batches`` are the step's real batches: one per D update, then G's
+        own when :attr:`g_takes_batch`. ``step`` is the number of G updates
+        done before this one. Returns the detached stats, or None when an
+        update was skipped (non-finite values).
+        """
+        if self.channels_last:  # as D's weights; else each of D's calls on them would convert their layout
+            batches = [(real.contiguous(memory_format=torch.channels_last), labels) for real, labels in batches]
+        d_batches = batches[:-1] if self.g_takes_batch else batches
+        g_batch = batches[-1]
+        stats: dict[str, Tensor] = {}
+        if self.order == "g_first":  # StyleGAN2-ADA: Gmain, Greg, then Dmain, Dreg
+            g_stats = self.g_update(g_batch, step, grad_norms)
+            if g_stats is None:
+                return None
+            stats.update(g_stats)
+        fakes = None
+        for i, (real, labels) in enumerate(d_batches):
+            d_stats, fakes = self.d_update(real, labels, step * len(d_batches) + i, grad_norms)
+            if d_stats is None:
+                return None
+            stats.update(d_stats)
+        if self.order == "d_first":
+            g_stats = self.g_update(g_batch, step, grad_norms, reused=fakes if self.g_step == "reuse" else None)
+            if g_stats is None:
+                return None
+            stats.update(g_stats)
+        n = d_batches[-1][0].shape[0]
+        if self.ema is not None:
+            self.ema.update(self.G, step + 1, n * self.images_per_step)
+        if isinstance(self.augment, Adaptive):  # ADA: p moves after the iteration, from every rank's signs
+            self.augment.iteration_done(self.images(batches) * self.images_per_step, self.across_ranks)
+        if isinstance(self.augment, HasProbability):
+            stats["aug_p"] = torch.tensor(float(self.augment.p))
+        return stats
+
+    # ------------------------------------------------------------------------------------------------- updates
+
+    def d_update(self, real: Tensor, real_labels: Tensor | None, d_update: int, grad_norms: bool):
+        """Dmain (and Dreg when a lazy penalty is due); returns (stats or None if skipped, the rounds' fakes:
+        ``[(fake, fake_labels, real, real_labels)]``, each fake with its graph when G reuses it)."""
+        ############################
+        # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
+        ############################
+        n = real.shape[0]
+        z = self.latents.z("Dmain", n)
+        fake_labels = real_labels if self.pairs and self.classes is not None else self.latents.labels("Dmain", n)
+        due = [r for r in self.d_regs if _due(r, d_update)]
+        shared = [r for r in due if self.share_penalties and isinstance(r, SharesPass)]
+        kept = []
+
+        def dmain(k: int, sl: slice):
+            fl, rl = _part(fake_labels, sl), _part(real_labels, sl)
+            with self.autocast(), (torch.no_grad() if self.g_step == "fresh" else contextlib.nullcontext()):
+                fake = self._generate(z[sl], fl)
+            kept.append((fake, fl, real[sl], rl))
+            # The shared penalties' inputs require grad: their gradient comes from the loss's own pass.
+            real_in = real[sl].detach().requires_grad_(any(r.judges == "real" for r in shared))
+            fake_in = fake.detach().requires_grad_(any(r.judges == "fake" for r in shared))
+            labels = self._labels(real_labels=rl, fake_labels=fl)
+            tape = Tape(self.seen_by_d, (real_in, fake_in))
+            # D sees the real batch and the fake batch separately (BatchNorm statistics per batch);
+            # fake.detach(): this update must not reach G.
+            with self.autocast():
+                loss_d, stats = call_loss(self.loss.d_loss, tape, real_in, fake_in, trial=self.trial, **labels)
+            stats = {"loss_d": loss_d.detach(), **(stats or {})}  # a plugin loss may report nothing
+            if isinstance(self.augment, Adaptive):  # ADA reads D's view of every real batch
+                self.augment.observe({k: v for k, v in stats.items() if k == "real_sign"}, sl.stop - sl.start)
+            total = loss_d
+            for reg in due:
+                x, i = (real_in, 0) if reg.judges == "real" else (fake_in, 1)
+                if reg in shared and i in tape.logits:
+                    penalty, reg_stats = call_penalty(reg.from_logits, x, tape.logits[i].float(), trial=self.trial)
+                else:  # its own pass, in fp32 (a gradient of a gradient underflows fp16 unless scaled)
+                    penalty, reg_stats = call_penalty(reg.penalty, self.seen_by_d, real_in.detach().float(),
+                                                      fake_in.detach().float(), d_update, trial=self.trial, **labels)
+                if penalty is not None:
+                    total = total + penalty
+                    stats.update(reg_stats)
+            return total, stats
+
+        with self._frozen("generator", self.g_step == "fresh"):
+            stats = self._update("discriminator", n, dmain, grad_norms)
+            lazy = [r for r in self.d_lazy if _due(r, d_update)]
+            if stats is not None and lazy:  # StyleGAN2's "Dreg": a lazy penalty is its own update when due
+                reg_stats = self._update("discriminator", n, lambda k, sl: self._dreg(lazy, kept[k], d_update))
+                stats = None if reg_stats is None else {**stats, **reg_stats}
+        return stats, kept
+
+    def _dreg(self, lazy: list, kept_round: tuple, d_update: int):
+        """One round of the lazy penalties: D's own pass on the images each judges (its own augmentation draw)."""
+        fake, fl, real, rl = kept_round
+        labels = self._labels(real_labels=rl, fake_labels=fl)
+        total, stats = None, {}
+        for reg in lazy:
+            if isinstance(reg, SharesPass):
+                x = (real if reg.judges == "real" else fake).detach().float().requires_grad_(True)
+                logits = discriminate(self.seen_by_d, x, labels.get(f"{reg.judges}_labels"))
+                penalty, reg_stats = call_penalty(reg.from_logits, x, logits, trial=self.trial)
+                # logits · 0, as the official loop's: every weight of the pass gets a gradient (0 where the
+                # penalty does not reach: D's output bias), so Adam steps each, and DDP sees one for each.
+                penalty = penalty + logits.float().mean() * 0
+                if reg.judges == "real" and isinstance(self.augment, Adaptive):  # the official loop counts them
+                    self.augment.observe({"real_sign": logits.detach().sign().mean()}, x.shape[0])
+            else:
+                penalty, reg_stats = call_penalty(reg.penalty, self.seen_by_d, real.detach().float(),
+                                                  fake.detach().float(), d_update, trial=self.trial, **labels)
+            if penalty is not None:
+                total = penalty if total is None else total + penalty
+                stats.update(reg_stats)
+        return total, stats
+
+    def g_update(self, batch: tuple[Tensor, Tensor | None], step: int, grad_norms: bool, reused: list | None = None):
+        """Gmain (and Greg when due): on ``reused`` fakes (the D update's rounds, the tutorial's) or on a
+        fresh z; returns stats or None if skipped."""
+        ############################
+        # (2) Update G network: maximize log(D(G(z)))
+        ############################
+        real, real_labels = batch
+        n = real.shape[0]
+        if reused is None:
+            z = self.latents.z("Gmain", n)
+            fake_labels = real_labels if self.pairs and self.classes is not None else self.latents.labels("Gmain", n)
+
+        def gmain(k: int, sl: slice):
+            if reused is not None:  # the same fakes, now through the freshly updated D
+                fake, fl, r, rl = reused[k]
+            else:
+                fl, r, rl = _part(fake_labels, sl), real[sl], _part(real_labels, sl)
+                with self.autocast():
+                    fake = self._generate(z[sl], fl)
+            extra = {}
+            if self.g_scores_reals:  # RpGAN pairs each fake with a real image
+                extra = {"real": r, **({"real_labels": rl} if self.labelled_d else {})}
+            # D is frozen and its pass never synchronised: only G's gradients are wanted.
+            with self.autocast(), no_sync(self.D):
+                loss_g, stats = call_loss(self.loss.g_loss, self.seen_by_d, fake, trial=self.trial,
+                                           **self._labels(fake_labels=fl), **extra)
+            return loss_g, {"loss_g": loss_g.detach(), **(stats or {})}
+
+        with self._frozen("discriminator"):
+            stats = self._update("generator", n, gmain, grad_norms)
+            lazy = [r for r in self.g_regs if _due(r, step)]
+            if stats is not None and lazy:  # StyleGAN2's "Greg": path length, its own update when due
+                z_reg, labels = self.latents.z("Greg", n), self.latents.labels("Greg", n)
+                probe = lambda images: self.latents.probe("Greg", images)  # noqa: E731
+
+                def greg(k: int, sl: slice):
+                    total, reg_stats = None, {}
+                    for reg in lazy:
+                        penalty, s = call_penalty(reg.penalty, self.G, z_reg[sl], _part(labels, sl), step, probe=probe,
+                                                   trial=self.trial)
+                        if penalty is not None:
+                            total = penalty if total is None else total + penalty
+                            reg_stats.update(s)
+                    return total, reg_stats
+
+                reg_stats = self._update("generator", n, greg)
+                stats = None if reg_stats is None else {**stats, **reg_stats}
+        return stats
+
+    def _generate(self, z: Tensor, labels: Tensor | None) -> Tensor:
+        return self.G(z) if self.classes is None else self.G(z, labels)
 
     def _labels(self, **labels: Tensor | None) -> dict:
         # Only a class-conditional D is given labels, so losses written without them keep working.
         return labels if self.labelled_d else {}
 
-    def _fake(self, n: int, device: torch.device) -> tuple[Tensor, Tensor | None]:
-        z = torch.randn(n, self.nz, device=device)
-        if self.classes is None:
-            return self.G(z), None
-        labels = torch.randint(self.classes, (n,), device=device)
-        return self.G(z, labels), labels
 
-    def _optimize(self, player: str, loss: Tensor, stats: dict[str, Tensor], grad_norms: bool) -> bool:
-        """Backward, then ``player``'s optimizer step unless the guard refuses it (then False)."""
-        module, opt, scaler = (self.D, self.opt_d, self.scaler_d) if player == "discriminator" else \
-            (self.G, self.opt_g, self.scaler_g)
-        p = player[0]  # "d" or "g"
-        if scaler is None:
-            loss.backward()
-        else:  # fp16: backward on the scaled loss (small gradients would underflow), then unscale in place
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-        if grad_norms or self.guard is not None:
-            stats[f"grad_norm_{p}"] = grad_norm(module)
-        checked = {**stats, f"loss_{p}": loss.detach()}
-        if scaler is not None:
-            # An overflowed fp16 gradient is routine: scaler.step skips the update and lowers the scale.
-            # The losses are still checked: a non-finite loss is divergence, not overflow.
-            checked.pop(f"grad_norm_{p}", None)
-        applied = self.guard is None or self.guard(player, checked, module)
-        if not applied:
-            opt.zero_grad(set_to_none=True)
-        elif scaler is None:
-            opt.step()
-        else:
-            scaler.step(opt)
-        if scaler is not None:
-            scaler.update()  # also after a refused update: unscale_ above must be followed by an update
-        return applied
+def _due(reg, step: int) -> bool:
+    """Whether ``reg`` runs at update ``step`` (0-based; D updates for D's, G updates for G's): every ``every``-th."""
+    return step % reg.every == 0
 
-    def _penalties(self, regs, stats, *args, **labels) -> Tensor | None:
-        """The sum of ``regs``' penalties due at this step (None when none is), their stats into ``stats``."""
-        total = None
-        for reg in regs:
-            penalty, reg_stats = call_penalty(reg.penalty, *args, trial=self.trial, **labels)
-            if penalty is not None:
-                total = penalty if total is None else total + penalty
-                stats.update(reg_stats)
-        return total
 
-    def d_update(self, real: Tensor, real_labels: Tensor | None, d_update: int, grad_norms: bool):
-        """One D update; returns (stats or None if skipped, the fakes and their labels for G)."""
-        ############################
-        # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
-        ############################
-        self.opt_d.zero_grad(set_to_none=True)
-        with self.autocast():
-            fake, fake_labels = self._fake(real.shape[0], real.device)
-            # D sees the real batch and the fake batch separately (BatchNorm statistics per batch);
-            # fake.detach(): this update must not reach G.
-            labels = self._labels(real_labels=real_labels, fake_labels=fake_labels)
-            loss_d, stats = call_loss(self.loss.d_loss, self.seen_by_d, real, fake.detach(), trial=self.trial,
-                                      **labels)
-        stats = {"loss_d": loss_d.detach(), **(stats or {})}  # a plugin loss may report nothing: log its value
-        # In fp32, outside autocast: a gradient of a gradient underflows fp16 unless scaled, and a scaled
-        # one that overflows makes the penalty itself inf, which the guard would take for divergence.
-        penalty = self._penalties(self.d_regs, stats, self.seen_by_d, real.float(), fake.detach().float(), d_update,
-                                  **labels)
-        if penalty is not None:
-            loss_d = loss_d + penalty
-        if not self._optimize("discriminator", loss_d, stats, grad_norms):
-            return None, fake, fake_labels
-        if isinstance(self.augment, Adaptive):  # ADA: p follows D's view of the real batch (every rank's)
-            seen = {k: v for k, v in stats.items() if k == "real_sign"}
-            if self.across_ranks is not None:
-                seen = self.across_ranks(seen)
-            self.augment.observe(seen, real.shape[0] * self.images_per_step)
-        if self.d_lazy:  # StyleGAN2's "Dreg": a lazy penalty is its own update, on the steps it is due
-            self.opt_d.zero_grad(set_to_none=True)
-            reg_stats: dict[str, Tensor] = {}
-            penalty = self._penalties(self.d_lazy, reg_stats, self.seen_by_d, real.float(), fake.detach().float(),
-                                      d_update, **labels)
-            if penalty is not None:
-                if not self._optimize("discriminator", penalty, reg_stats, False):
-                    return None, fake, fake_labels
-                stats.update(reg_stats)
-        return stats, fake, fake_labels
-
-    def g_update(self, fake: Tensor, fake_labels: Tensor | None, step: int, grad_norms: bool,
-                 real: Tensor | None = None, real_labels: Tensor | None = None):
-        """One G update on ``fake`` (not detached); returns stats or None if skipped."""
-        ############################
-        # (2) Update G network: maximize log(D(G(z)))
-        ############################
-        self.opt_g.zero_grad(set_to_none=True)
-        extra = {}
-        if self.loss.needs_real_for_g:  # RpGAN pairs each fake with a real image
-            extra = {"real": real, **({"real_labels": real_labels} if self.labelled_d else {})}
-        # The same fakes, now through the freshly updated D and with gradients into G. Under DDP, D's
-        # gradients from this pass are not averaged across ranks: the next D update discards them.
-        with self.autocast(), _no_sync(self.D):
-            loss_g, stats = call_loss(self.loss.g_loss, self.seen_by_d, fake, trial=self.trial,
-                                      **self._labels(fake_labels=fake_labels), **extra)
-        stats = {"loss_g": loss_g.detach(), **(stats or {})}
-        if not self._optimize("generator", loss_g, stats, grad_norms):
-            return None
-        if self.g_regs:  # StyleGAN2's "Greg": path-length regularisation, its own update when due
-            self.opt_g.zero_grad(set_to_none=True)
-            reg_stats: dict[str, Tensor] = {}
-            penalty = self._penalties(self.g_regs, reg_stats, self.G, fake.shape[0], step - 1, fake.device)
-            if penalty is not None and self._optimize("generator", penalty, reg_stats, False):
-                stats.update(reg_stats)
-        if self.ema is not None:
-            self.ema.update(self.G, step, fake.shape[0] * self.images_per_step)
-        return stats
-
-    def __call__(self, batches: list[tuple[Tensor, Tensor | None]], step: int, grad_norms: bool = False):
-        """``len(batches)`` D updates (one per real batch), then one G update on the last fakes.
-
-        ``step`` is the number of G updates done before this one. Returns the
-        detached stats, or None when an update was skipped (non-finite values).
-        """
-        stats: dict[str, Tensor] = {}
-        for i, (real, labels) in enumerate(batches):
-            if self.channels_last:  # as D's weights; else each of D's calls on it would convert its layout
-                real = real.contiguous(memory_format=torch.channels_last)
-            d_stats, fake, fake_labels = self.d_update(real, labels, step * len(batches) + i, grad_norms)
-            if d_stats is None:
-                return None
-            stats.update(d_stats)
-        g_stats = self.g_update(fake, fake_labels, step + 1, grad_norms, real, labels)
-        if g_stats is None:
-            return None
-        stats.update(g_stats)
-        if isinstance(self.augment, HasProbability):
-            stats["aug_p"] = torch.tensor(float(self.augment.p))
-        return stats
+def _part(labels: Tensor | None, sl: slice) -> Tensor | None:
+    return None if labels is None else labels[sl]
 
 
 def gan_step(G, D, loss, opt_g, opt_d, real: Tensor, grad_norms: bool = False, guard: Guard | None = None):

@@ -42,8 +42,7 @@ from gankit.training.assemble import assemble
 from gankit.training.distributed import resume_command
 from gankit.training.health import DISK_ERRORS, disk_error, is_out_of_memory, memory_error
 from gankit.training.nonfinite import Guard, TrainingStopped, bad_weights, kept_checkpoint, weights_finite
-from gankit.training.pictures import Pictures
-from gankit.training.reporter import Reporter, cpu_hint
+from gankit.training.reporter import Pictures, Reporter, cpu_hint
 
 
 class RunInterrupted(Exception):
@@ -162,7 +161,7 @@ class Trainer:
             scheduled = job.scheduled.apply(c.images_seen)
             log_now = (c.step + 1) % t.log_every == 0 or c.step + 1 == job.total_steps
             stats = job.gan_step(batches, c.step, grad_norms=log_now)  # None: an update was skipped (non-finite)
-            images = sum(real.shape[0] for real, _ in batches)
+            images = job.gan_step.images(batches)  # D's batches (G's own real batch is not counted)
             c.step += 1
             c.images_seen += images * job.world.size
             window_images += images

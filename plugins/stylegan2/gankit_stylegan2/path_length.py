@@ -6,14 +6,18 @@ For w ~ mapping(z) and y ~ N(0, I) / √(H·W), the Jacobian-vector length
     weight · E[(‖J_wᵀ y‖ − a)²],    a ← lerp(a, E‖J_wᵀ y‖, decay)
 
 with ``a`` a running mean of the lengths (kept in checkpoints), computed on
-a batch of batch_size / ``batch_shrink`` fresh latents every ``every`` G
-updates as its own update, multiplied by ``every`` (lazy, as the official
-"Greg" phase; the generator's Adam settings are adjusted for it).
+the first batch_size / ``batch_shrink`` latents of its own phase every
+``every`` G updates as its own update, multiplied by ``every`` (lazy, as the
+official "Greg" phase; the generator's Adam settings are adjusted for it).
+The GAN step hands it the phase's latents and labels and the source of the
+probes y (:class:`gankit.training.feeding.Latents`), so its draws can be
+replayed like every other.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -38,18 +42,19 @@ class PathLengthPenalty:
         self.adjust_optimizer = adjust_optimizer
         self.mean = torch.zeros([])  # a: the running mean of the path lengths
 
-    def penalty(self, G, batch_size: int, step: int, device: torch.device):
+    def penalty(self, G, z: torch.Tensor, labels: torch.Tensor | None, step: int,
+                probe: Callable[[torch.Tensor], torch.Tensor] = torch.randn_like):
+        """The penalty on the first len(z) // batch_shrink of ``z`` (and ``labels``) at G update ``step``
+        (None when not due); ``probe(images)`` draws y ~ N(0, I) of the images' shape."""
         if step % self.every or self.weight == 0:
             return None, {}
-        n = max(1, batch_size // self.batch_shrink)
-        z = torch.randn(n, G.nz, device=device)
-        classes = getattr(G, "num_classes", None)
-        labels = torch.randint(classes, (n,), device=device) if isinstance(classes, int) and classes else None
-        images, ws = G(z, labels, return_ws=True)
-        noise = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])  # y / √(H·W)
+        n = max(1, z.shape[0] // self.batch_shrink)
+        images, ws = G(z[:n], None if labels is None else labels[:n], return_ws=True)  # moves w_avg, as run_G
+        noise = probe(images) / math.sqrt(images.shape[2] * images.shape[3])  # y / √(H·W), drawn after G
         (grads,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)  # J_wᵀ y, per w
         lengths = grads.square().sum(2).mean(1).sqrt()  # ‖J_wᵀ y‖ per image (mean over the ws)
-        mean = self.mean.to(lengths.device).lerp(lengths.mean(), self.decay)  # a ← lerp(a, E‖·‖, decay)
+        # a ← lerp(a, E‖·‖, decay); the penalty keeps the gradient through E‖·‖, as the official loss
+        mean = self.mean.to(lengths.device).lerp(lengths.mean(), self.decay)
         self.mean = mean.detach().cpu()
         # images · 0: the penalty reaches every parameter of the pass (DDP expects a gradient for each)
         penalty = ((lengths - mean).square().mean() + images[:, 0, 0, 0].mean() * 0) * self.weight * self.every

@@ -256,7 +256,7 @@ def learning_curve(name: str, extra: list[str], args, scratch: Path) -> Curve:
     measure = Measure(recipe, args.num_fake, args.num_real)
     curve = Curve(name)
     curve.points.append(measure(untrained_generator(recipe, scratch / "untrained"), Point(0, 0, None)))
-    for step, ckpt in spread(run_dir, args.points):
+    for step, ckpt in spread(run_dir, args.points, until=total):
         G, state = checkpoint_generator(ckpt)
         curve.points.append(measure(G, Point(step, state["images_seen"], wall_time(run_dir, step, launched, rows))))
         print(f"  step {step}: fid {curve.points[-1].fid:.2f}", file=sys.stderr, flush=True)
@@ -265,13 +265,14 @@ def learning_curve(name: str, extra: list[str], args, scratch: Path) -> Curve:
     return curve
 
 
-def spread(run_dir: Path, points: int) -> list[tuple[int, Path]]:
-    """Up to ``points`` of the run's checkpoints, evenly spread, the last always among them: (step, path)."""
+def spread(run_dir: Path, points: int, until: float = math.inf) -> list[tuple[int, Path]]:
+    """Up to ``points`` of the run's checkpoints up to step ``until``, evenly spread, the last among them."""
     last = run_dir / "checkpoints" / "last.pt"
     kept = {int(p.stem.split("_")[1]): p for p in (run_dir / "checkpoints").glob("step_*.pt")}
-    final = checkpoint_generator(last)[1]["step"]
-    kept[final] = last
+    kept[checkpoint_generator(last)[1]["step"]] = last
+    kept = {step: path for step, path in kept.items() if step <= until}
     steps = sorted(kept)
+    final = steps[-1]
     # the kept checkpoint nearest each of points evenly spaced steps (fewer when two fall on the same one)
     chosen = sorted({min(steps, key=lambda s: abs(s - final * i / points)) for i in range(1, points + 1)})
     return [(s, kept[s]) for s in chosen]
@@ -314,6 +315,7 @@ def plot(curves: list[Curve], path: Path, title: str) -> None:
     by_images.set_xscale("symlog", linthresh=1000)
     by_images.legend(fontsize=8)
     for ax in (by_time, by_images):
+        ax.set_xlim(left=0)  # symlog would otherwise show negative time and images
         ax.grid(alpha=0.3, which="both")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -561,7 +563,8 @@ def main() -> None:
     plot(curves, out / "learning.png", f"real FID ({args.num_fake} generated vs {args.num_real} real), "
                                        "each recipe as written on ../shared/data")
     print(table(curves))
-    print(f"FID {args.num_fake} generated vs up to {args.num_real} real; wall time from `gankit run`'s launch; "
+    since = "the run directory's creation (--run)" if args.run else "`gankit run`'s launch"
+    print(f"FID {args.num_fake} generated vs up to {args.num_real} real; wall time from {since}; "
           f"img/s: median of the run's logged windows. Plot: {out / 'learning.png'}")
 
 

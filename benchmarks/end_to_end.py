@@ -81,7 +81,6 @@ def timed_trainer_class(timers: Timers, patched: list):
     import gankit.loggers.factory as factory
     import gankit.loggers.wandb_logger as wandb_logger
     import gankit.training.assemble as assemble
-    import gankit.training.periodic as periodic
     import gankit.training.reporter as reporter
     import gankit.training.trainer as trainer
     from gankit.eval.evaluator import Evaluator
@@ -105,9 +104,9 @@ def timed_trainer_class(timers: Timers, patched: list):
     reporter.make_loggers = timers.wrap("logging", lambda *a, **k: TimedLogger(make_loggers(*a, **k), timers),
                                         "make_loggers")
     patch(trainer, "assemble", "setup", "setup")
-    patch(periodic, "save_samples", "samples", "save_samples")
-    patch(periodic, "save_checkpoint", "checkpoints", "save_checkpoint")
-    patch(periodic, "evaluate", "evaluation", "evaluate")
+    patch(trainer.Trainer, "save_samples", "samples", "save_samples")
+    patch(trainer.Trainer, "save_checkpoint", "checkpoints", "save_checkpoint")
+    patch(trainer.Trainer, "evaluate", "evaluation", "evaluate")
     patch(trainer.Trainer, "_log", "logging", "Trainer._log")
     # Inside the parts above, for --calls only (each counts in its enclosing part).
     patch(assemble, "_training_data", "setup", "setup: training data")

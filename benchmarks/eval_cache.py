@@ -74,7 +74,7 @@ def new_run(args, weights, cache_dir, device):
     """What a run has at its start: an Evaluator, prepared (weights loaded), and a generator."""
     from gankit.core.plugins import get_host
     from gankit.eval.evaluator import Evaluator
-    from gankit.training.parts import build_dataset, build_generator
+    from gankit.recipe.build import build_dataset, build_generator
 
     recipe = make_recipe(args, weights, cache_dir)
     evaluator = Evaluator(recipe, device, lambda: build_dataset(recipe), registry=get_host().registry)

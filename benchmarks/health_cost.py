@@ -32,7 +32,7 @@ def make_trainer(images, args, out_dir, health: bool):
                       generator={"name": "dcgan", "nz": 100, "ngf": args.width},
                       discriminator={"name": "dcgan", "ndf": args.width})
     if not health:
-        t.job.stepper.guard = None  # the step then neither checks nor computes grad norms (except at log steps)
+        t.job.gan_step.guard = None  # the step then neither checks nor computes grad norms (except at log steps)
         t.job.monitor.observe = lambda stats: None
     return t
 
@@ -51,7 +51,7 @@ def direct_cost(trainer, repeats: int = 200) -> float:
     t, job = trainer, trainer.job
     real = next(iter(job.feeder.loader))[0].to(t.device)
     p = job.players
-    stats = gan_step(p.G, p.D, job.stepper.loss, p.opt_g, p.opt_d, real, grad_norms=True)  # leaves G's grads
+    stats = gan_step(p.G, p.D, job.gan_step.loss, p.opt_g, p.opt_d, real, grad_norms=True)  # leaves G's grads
     d_values = {k: stats[k] for k in ("loss_d", "d_real", "d_fake", "grad_norm_d")}
     g_values = {k: stats[k] for k in ("loss_g", "d_fake_after", "grad_norm_g")}
 

@@ -175,7 +175,7 @@ class Measure:
         from gankit.core.plugins import get_host
         from gankit.eval.evaluator import Evaluator
         from gankit.recipe.schema import EvalSection
-        from gankit.training.parts import build_dataset
+        from gankit.recipe.build import build_dataset
 
         self.recipe = recipe.model_copy(deep=True)
         self.recipe.eval = EvalSection(metrics=["fid", "kid"], num_fake=num_fake, num_real=num_real,
@@ -190,9 +190,12 @@ class Measure:
                      "get the Inception weights first: gankit weights fetch")
 
     def __call__(self, G, point: Point) -> Point:
+        from gankit.nn.conditional import num_classes
         from gankit.sampling import generate_from
 
-        rows = self.evaluator.evaluate(lambda z: generate_from(G, z), G.nz, point.step)
+        # every class in turn for a conditional G, as a run's own evaluation
+        rows = self.evaluator.evaluate(lambda z, labels=None: generate_from(G, z, labels), G.nz, point.step,
+                                       classes=num_classes(G))
         values = {row["metric"]: row["value"] for row in rows}
         point.fid, point.kid = values["fid"], values["kid"]
         return point
@@ -234,7 +237,7 @@ def learning_curve(name: str, extra: list[str], args, scratch: Path) -> Curve:
     per_step = recipe.data.batch_size * recipe.train.d_steps
     total = recipe.train.steps or math.inf
     if recipe.train.epochs:  # the dataset's length decides the run's
-        from gankit.training.parts import build_dataset
+        from gankit.recipe.build import build_dataset
 
         batches = len(build_dataset(recipe)) // recipe.data.batch_size if recipe.data.drop_last else \
             math.ceil(len(build_dataset(recipe)) / recipe.data.batch_size)
@@ -445,7 +448,7 @@ def tutorial_comparison(args, scratch: Path) -> None:
     import yaml
 
     import gankit
-    from gankit.training.parts import build_generator
+    from gankit.recipe.build import build_generator
 
     path = REPO / "recipes" / "dcgan_celeba_cpu.yaml"
     root = DATA / "celeba_sample"

@@ -20,11 +20,22 @@ it imports the rest only when a function is called.
 
 from gankit.core.version import __version__
 from gankit.core.deprecated import install as _install_deprecated_paths
-from gankit.core.hookspecs import hookimpl
-from gankit.core.plugins import registry
-from gankit.core.registry import component, register_declared
 
 _install_deprecated_paths()  # gankit.errors, gankit.loss_zoo, ... still import, with a warning
+
+# Imported when first used: every `gankit` command imports this package, and `gankit --help` should not
+# wait for pluggy and the plugin host (importlib.metadata), nor a command that needs neither.
+_LAZY = {"hookimpl": "gankit.core.hookspecs", "registry": "gankit.core.plugins",
+         "component": "gankit.core.registry", "register_declared": "gankit.core.registry"}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'gankit' has no attribute {name!r}")
+    import importlib
+
+    value = globals()[name] = getattr(importlib.import_module(_LAZY[name]), name)
+    return value
 
 
 def load_recipe(path, overrides=()):
@@ -41,11 +52,11 @@ def train(recipe, **kwargs):
     return _train(recipe, **kwargs)
 
 
-def load_generator(run_or_checkpoint, *, ema=True, device="cpu"):
-    """A run's (or checkpoint's) generator, in eval mode; see :func:`gankit.runs.loading.load_generator`."""
+def load_generator(run_or_checkpoint, *, ema=True, device="cpu", batchnorm=None):
+    """A run's (or checkpoint's) generator, ready to sample; see :func:`gankit.runs.loading.load_generator`."""
     from gankit.runs.loading import load_generator as _load
 
-    return _load(run_or_checkpoint, ema=ema, device=device)
+    return _load(run_or_checkpoint, ema=ema, device=device, batchnorm=batchnorm)
 
 
 def generate(G, n, seed=0, labels=None, truncation=None, batch_size=256):
@@ -63,8 +74,8 @@ def save_grid(images, path, nrow=None, scale=1):
 
 
 def load_run(run_dir):
-    """A run directory's recipe, metrics rows, checkpoints and samples; see :func:`gankit.runs.record.load_run`."""
-    from gankit.runs.record import load_run as _load
+    """A run directory's recipe, metrics rows, checkpoints and samples; see :func:`gankit.rundir.record.load_run`."""
+    from gankit.rundir.record import load_run as _load
 
     return _load(run_dir)
 

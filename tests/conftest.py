@@ -21,6 +21,11 @@ os.environ["WANDB_MODE"] = "disabled"
 REAL_WEIGHTS_ENV = {k: os.environ.pop(k, None) for k in ("TORCH_HOME", "GANKIT_INCEPTION_WEIGHTS")}
 os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="gankit-tests-torch-")
 os.environ["GANKIT_OFFLINE"] = "1"
+# Nor the DINOv2 weights (a Hugging Face hub cache, a named file), and nothing from the hub.
+for key in ("GANKIT_DINOV2_WEIGHTS", "HF_HUB_CACHE", "XDG_CACHE_HOME"):
+    os.environ.pop(key, None)
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="gankit-tests-hf-")
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import torch
 
 from gankit.recipe import load_recipe
 from gankit.training.trainer import Trainer
-from gankit.training.resume import prepare_resume
+from gankit.training.state import prepare_resume
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from gankit.core.errors import GankitError
 from gankit.runs import groups as G
-from gankit.runs.record import RunRecord
+from gankit.rundir.record import RunRecord
 from gankit.runs.stats import Interval, difference, mean_interval, t_cdf, t_quantile, welch
 
 # t(0.975, df) from any printed table.
@@ -102,7 +102,7 @@ def test_groups_pool_seeds_and_refuse_mismatched_provenance(tmp_path):
     assert [(g.label, len(g.finished)) for g in groups] == [("loss.name=bce", 2), ("loss.name=hinge", 2)]
     assert groups[0].values_of("fid") == [10.0, 11.0]
     header, rows = G.group_table(groups, ["fid"])
-    assert rows[0][header.index("fid mean")] == "10.5" and rows[0][header.index("fid best")] == "10"
+    assert rows[0][header.index("fid↓ mean")] == "10.5" and rows[0][header.index("fid↓ best")] == "10"
     assert G.comparable_metrics(groups, ["fid"], None) == (["fid"], [])
 
     runs[3] = record(tmp_path, "r3", "hinge", 2, 13.0, num_fake=50)

@@ -18,13 +18,12 @@ LOSSES = get_host().registry("losses").list()
 SHAPES = [(32, 1), (32, 3), (64, 3)]
 
 
-# The width arguments the families take, set narrow so that every model is small and fast.
-NARROW = {"ngf": 8, "ndf": 8, "width": 8, "channel_base": 256, "channel_max": 8}
 
 
 def small(kind, name, image_size, channels):
-    """The component with its defaults, at the given shape (narrow widths where it takes them)."""
-    return gankit.registry(kind).build(name, {"image_size": image_size, "channels": channels, **NARROW})
+    """The component at the given shape, small: its family declares how (``small_args``, in the plugin)."""
+    reg = gankit.registry(kind)
+    return reg.build(name, {"image_size": image_size, "channels": channels}, **getattr(reg.get(name), "small_args", {}))
 
 
 @pytest.mark.parametrize("image_size,channels", SHAPES)

@@ -22,11 +22,12 @@ import torch
 from forkserver import ForkServer
 from gankit.core.errors import GankitError
 from gankit.recipe import validate
-from gankit.training import checkpoint as ckpt_io
-from gankit.training.checkpoint import load_checkpoint
-from gankit.training import periodic
+from gankit.rundir import checkpoint as ckpt_io
+from gankit.rundir.checkpoint import load_checkpoint
 from gankit.training.trainer import Trainer, train
 from helpers import only_run_dir, states_equal
+
+pytestmark = pytest.mark.slow  # the slow tier: kill loops and signals to real processes
 
 KILLS = 20
 # What must continue exactly. The loader generator's state is left out: the DataLoader draws
@@ -56,14 +57,14 @@ def temporaries(run_dir: Path, pid: int | None = None) -> list[Path]:
 
 def recorded_states(recipe, wanted: set[int], monkeypatch) -> dict[int, dict]:
     """Train ``recipe`` keeping a copy of its checkpoint state at the ``wanted`` steps (the uninterrupted reference)."""
-    states, original = {}, periodic.periodic
+    states, original = {}, Trainer.periodic
 
-    def recording(job, reporter, stop, final):
-        if job.counters.step in wanted:
-            states[job.counters.step] = exact(copy.deepcopy(periodic.checkpoint_contents(job)))
-        original(job, reporter, stop, final)
+    def recording(self, final):
+        if self.job.counters.step in wanted:
+            states[self.job.counters.step] = exact(copy.deepcopy(self.job.state.state_dict()))
+        original(self, final)
 
-    monkeypatch.setattr(periodic, "periodic", recording)
+    monkeypatch.setattr(Trainer, "periodic", recording)
     Trainer(recipe).run()
     return states
 

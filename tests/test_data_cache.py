@@ -32,7 +32,7 @@ from gankit.data.fingerprint import source_fingerprint
 from gankit.data.datasets.imagefolder import imagefolder
 from gankit.core.errors import DataError
 from gankit.recipe import validate
-from gankit.training.parts import build_batches, build_training_data
+from gankit.training.assemble import build_batches, build_training_data
 from gankit.data.sampler import ResumableSampler
 
 SIZE, CH = 16, 3
@@ -236,6 +236,7 @@ print(json.dumps({"built": ds.built, "n": len(ds), "sum": int(ds.images.sum())})
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lock", ["lock", "nolock"])
 def test_two_processes_racing(folder, tmp_path, lock):
     script = tmp_path / "child.py"
@@ -358,7 +359,7 @@ def test_workers_build_the_same_file(folder, tmp_path):
 
 def test_data_cache_trains_identically(folder, tiny, tmp_path):
     """``data.cache: true`` ends with the same weights as the DataLoader path, bit for bit."""
-    from gankit.training.checkpoint import load_checkpoint
+    from gankit.rundir.checkpoint import load_checkpoint
     from gankit.training.trainer import train
 
     data = {"name": "imagefolder", "root": str(folder), "image_size": 16, "channels": 3, "batch_size": 5,

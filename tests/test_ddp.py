@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from gankit.core.errors import GankitError
-from gankit.training.checkpoint import load_checkpoint
+from gankit.rundir.checkpoint import load_checkpoint
 from gankit.training.distributed import join_world
 from gankit.data.sampler import ResumableSampler
 from helpers import REPO, only_run_dir, states_equal
+
+pytestmark = pytest.mark.slow  # the slow tier: torchrun processes
 
 WORKER = REPO / "tests" / "ddp_worker.py"
 
@@ -70,10 +72,12 @@ def test_ranks_hold_identical_weights_and_rank_zero_alone_writes(ddp_recipe, tmp
 
     run_dir = only_run_dir(recipe["out_dir"])  # one run directory, named by rank 0 for both
     assert rank0["run_dir"] == rank1["run_dir"] == str(run_dir)
-    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "metrics.jsonl", "recipe.yaml", "samples"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "losses.png", "metrics.jsonl", "progress.gif",
+                                                         "real_vs_fake.png", "recipe.yaml", "samples"]
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r["kind"] == "train"] == [1, 2, 3]  # one row per step, not one per rank
-    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [f"step_000000{s}.png" for s in (1, 2, 3)]
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["real.png"] + [f"step_000000{s}.png"
+                                                                                    for s in (1, 2, 3)]
     assert "world_size: 2" in (run_dir / "recipe.yaml").read_text()
     ck = load_checkpoint(run_dir)
     assert ck["world_size"] == 2 and len(ck["rng_ranks"]) == 2

@@ -14,6 +14,8 @@ import pytest
 from helpers import REPO, gankit, only_run_dir, run_cli
 from test_ddp import torchrun
 
+pytestmark = pytest.mark.slow  # the slow tier: evaluations shared by processes
+
 PLUGIN = '''
 import gankit
 from eval_fixtures import TinyExtractor

@@ -59,7 +59,7 @@ def make_recipe(tmp_path, **eval_keys):
 
 
 def evaluator(recipe) -> Evaluator:
-    from gankit.training.parts import build_dataset
+    from gankit.recipe.build import build_dataset
 
     return Evaluator(recipe, torch.device("cpu"), lambda: build_dataset(recipe), registry=get_host().registry)
 
@@ -220,11 +220,12 @@ def test_gankit_eval_checkpoint_measures_the_runs_generator(env, capsys):
     out = json.loads(capsys.readouterr().out)
     assert set(out["values"]) == {"fid", "swd"}
     for row in out["rows"]:
-        assert row["step"] == 1 and row["num_fake"] == 40 and row["checkpoint"].endswith("last.pt")
+        # best.pt: the run kept the best of the first metric it measured (swd), and gankit eval prefers it
+        assert row["step"] == 1 and row["num_fake"] == 40 and row["checkpoint"].endswith("best.pt")
         assert row["generator"] == "raw" and row["reference"]["dataset"] == "digits"
     assert out["rows"][0]["feature_extractor"] == "tiny"  # the run's recipe chose it; its plugin is loaded
     assert main(["eval", str(run_dir), "--metrics", "fid"]) == 0  # the text table
-    assert capsys.readouterr().out.startswith("fid ")
+    assert capsys.readouterr().out.startswith("fid60_r80 ")  # named with its budget (eval.num_fake: 60)
 
 
 def test_gankit_eval_usage_mistakes_are_clear(env, capsys):

@@ -15,6 +15,8 @@ from eval_fixtures import digits_uint8, make_inception_weights, noisy, write_fol
 from gankit.cli import main
 from gankit.eval import extractors
 
+pytestmark = pytest.mark.slow  # the slow tier: a generated InceptionV3 and torch-fidelity's own numbers
+
 N = 16  # images per folder
 TOLERANCE = 1e-5  # relative (the bound); see the figures printed by test_fid_kid_is_equal_torch_fidelitys
 

@@ -14,7 +14,7 @@ from helpers import REPO, only_run_dir
 
 from gankit import cli
 from gankit.eval import weights
-from gankit.runs.record import RunRecord, load_run
+from gankit.rundir.record import RunRecord, load_run
 from gankit.runs.report import no_evaluation, render
 
 

@@ -62,6 +62,7 @@ def eager(run_dir, z, labels=None):
     return generate_from(load_generator(run_dir), z, labels)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_format_is_written_checked_and_reported(exported, family):
     run_dir, files = exported[family]
@@ -73,6 +74,7 @@ def test_every_format_is_written_checked_and_reported(exported, family):
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no staging folder left behind
 
 
+@pytest.mark.slow
 def test_the_files_run_without_gankit_on_any_batch_size(exported, tmp_path):
     """torch.export.load, torch.jit.load and onnxruntime in a Python that cannot import gankit or its plugins."""
     jobs = {}
@@ -122,7 +124,7 @@ def test_the_files_run_without_gankit_on_any_batch_size(exported, tmp_path):
 
 
 def test_an_export_gives_the_images_of_gankit_sample(exported):
-    """BatchNorm on batch statistics, as sampling does: the pt2 file on the seed's latents gives generate's images."""
+    """The pt2 file on the seed's latents gives generate's images, and load_generator(RUN)(z)'s, at any batch size."""
     import gankit
     from gankit.sampling import fixed_noise
 
@@ -131,9 +133,12 @@ def test_an_export_gives_the_images_of_gankit_sample(exported):
         G = gankit.load_generator(run_dir)
         images = gankit.generate(G, 16, seed=0)
         model = torch.export.load(files["pt2"][0]).module()
-        assert torch.allclose(model(fixed_noise(16, G.nz, 0)), images, atol=1e-6, rtol=0)
-        # running statistics would give other images: the export really uses the batch's
-        assert (G(fixed_noise(16, G.nz, 0)) - images).abs().max() > 1e-3
+        z = fixed_noise(16, G.nz, 0)
+        assert torch.allclose(model(z), images, atol=1e-6, rtol=0)
+        assert torch.allclose(G(z), images, atol=1e-6, rtol=0)
+        # standing statistics (the default) are fixed: one image alone is the image of the batch (up to the
+        # float rounding of the convolution kernels the CPU picks for a batch size: ~1e-6 for SNGAN here)
+        assert torch.allclose(model(z[:1]), images[:1], atol=1e-5, rtol=0)
 
 
 def test_the_state_dict_file_rebuilds_the_generator(exported):
@@ -188,6 +193,7 @@ def test_mistakes_are_clear(exported, tmp_path):
     assert code == 0 and (run_dir / "exports" / "generator.torchscript.pt").is_file(), out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,args", [
     ("stylegan2", dict(nz=8, w_dim=8, channel_base=256, channel_max=8, image_size=16, channels=1, mapping_layers=2)),
     ("r3gan", dict(nz=8, width=8, image_size=16, channels=1, num_classes=10)),

@@ -9,14 +9,13 @@ import torch
 from torch import nn
 
 import gankit
-from gankit.training import periodic
-from gankit.loggers.local import read_metrics
+from gankit.rundir.metrics import read_metrics
 from gankit.recipe import load_recipe, validate
-from gankit.training.checkpoint import load_checkpoint
+from gankit.rundir.checkpoint import load_checkpoint
 from gankit.training.health import HealthMonitor, diversity
 from gankit.training.trainer import Trainer, train
 from gankit.training.nonfinite import TrainingStopped
-from gankit.training.resume import prepare_resume
+from gankit.training.state import prepare_resume
 from gankit_dcgan.models import DCGANGenerator
 from helpers import REPO, FlakyLoss, only_run_dir, run_cli, states_equal
 
@@ -30,6 +29,7 @@ def alerts(run_dir) -> dict[str, dict]:
 
 
 # -- non-finite values -------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_learning_rate_of_1e3_stops_the_run_and_keeps_the_last_good_checkpoint(tiny, write_recipe):
     # SGD at a learning rate of 1e3 blows D up within a few steps.
     tiny["optim"] = {"g": {"name": "sgd", "lr": 1e3}, "d": {"name": "sgd", "lr": 1e3}}
@@ -62,13 +62,14 @@ def test_skip_policy_skips_the_update_with_a_counted_warning(flaky, capsys, monk
     flaky["health"] = {"on_nonfinite": "skip"}
     trainer = Trainer(validate(flaky))
     weights = {}  # step -> every parameter of G and D after it
-    original = periodic.periodic
+    original = Trainer.periodic
 
-    def record(job, reporter, stop, final):
+    def record(self, final):
+        job = self.job
         weights[job.counters.step] = [p.detach().clone() for m in (job.players.G, job.players.D) for p in m.parameters()]
-        original(job, reporter, stop, final)
+        original(self, final)
 
-    monkeypatch.setattr(periodic, "periodic", record)
+    monkeypatch.setattr(Trainer, "periodic", record)
     run_dir = trainer.run()
     skipped = events(run_dir, "skipped_step")
     assert [e["step"] for e in skipped] == [3, 5] and [e["total"] for e in skipped] == [1, 2]
@@ -103,15 +104,15 @@ def test_skipping_forever_stops_the_run(flaky):
 def test_nonfinite_weights_never_reach_a_checkpoint(tiny, monkeypatch):
     tiny["train"]["checkpoint_every"] = 1
     trainer = Trainer(validate(tiny))
-    original = periodic.periodic
+    original = Trainer.periodic
 
-    def poison(job, reporter, stop, final):
-        if job.counters.step == 3:
+    def poison(self, final):
+        if self.job.counters.step == 3:
             with torch.no_grad():
-                next(job.players.G.parameters()).fill_(math.inf)  # as if an update overflowed
-        original(job, reporter, stop, final)
+                next(self.job.players.G.parameters()).fill_(math.inf)  # as if an update overflowed
+        original(self, final)
 
-    monkeypatch.setattr(periodic, "periodic", poison)
+    monkeypatch.setattr(Trainer, "periodic", poison)
     with pytest.raises(TrainingStopped, match=r"step 3, before saving a checkpoint: generator\.main\.0\.weight"):
         trainer.run()
     assert load_checkpoint(trainer.run_dir)["step"] == 2  # written before, kept
@@ -153,6 +154,8 @@ def test_fid_regression_alert(tiny, monkeypatch):
     fids = iter([50.0, 40.0, 45.0, 60.0, 55.0, 70.0, 30.0])
 
     class FakeEvaluator:
+        skipped: dict = {}
+
         def __init__(self, recipe, device, dataset, **kwargs):
             pass
 
@@ -178,6 +181,7 @@ def test_fid_regression_alert(tiny, monkeypatch):
     assert fired[0]["evidence"]["best_fid"] == 40.0 and "FID regressed to 60.00" in fired[0]["message"]
 
 
+@pytest.mark.slow
 def test_a_healthy_quickstart_run_raises_no_alert(tmp_path):
     # The quickstart recipe's first 400 steps: D wins early (about 100 steps), grids start as blobs.
     recipe = load_recipe(REPO / "recipes" / "quickstart.yaml", [

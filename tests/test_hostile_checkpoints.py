@@ -13,10 +13,10 @@ import torch
 
 from gankit.core.errors import CheckpointError
 from gankit.recipe import validate
-from gankit.training import checkpoint as ckpt_io
-from gankit.training.checkpoint import load_checkpoint
+from gankit.rundir import checkpoint as ckpt_io
+from gankit.rundir.checkpoint import load_checkpoint
 from gankit.training.trainer import Trainer, train
-from gankit.training.resume import prepare_resume
+from gankit.training.state import prepare_resume
 from helpers import REPO, gankit, run_cli
 
 
@@ -53,6 +53,7 @@ def evil_files(tmp_path, marker) -> dict[str, object]:
     return paths
 
 
+@pytest.mark.slow
 def test_a_pickle_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
     marker = tmp_path / "pwned"
     for name, path in evil_files(tmp_path, marker).items():

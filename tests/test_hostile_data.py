@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from gankit.core.errors import DataError
-from gankit.loggers.local import read_metrics
+from gankit.rundir.metrics import read_metrics
 from gankit.recipe import validate
-from gankit.training.checkpoint import load_checkpoint
+from gankit.rundir.checkpoint import load_checkpoint
 from gankit.training.trainer import train
 from helpers import gankit
 

@@ -97,6 +97,7 @@ def test_autoload_off_skips_broken_installed_plugins(site, monkeypatch):
     assert list(PluginHost().plugins) == ["gankit"]
 
 
+@pytest.mark.slow
 def test_a_broken_installed_plugin_through_the_command_line(tmp_path, tiny, write_recipe):
     site = tmp_path / "site"
     site.mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from gankit.recipe import validate
-from gankit.training.checkpoint import load_checkpoint
+from gankit.rundir.checkpoint import load_checkpoint
 from gankit.training.trainer import Trainer, train
 from helpers import gankit, states_equal
 

@@ -86,7 +86,7 @@ def overrides_for(name: str, case: Case, out: Path) -> list[str]:
 def untrained_fid(name: str, overrides: list[str], env: dict[str, str], scratch: Path) -> dict:
     """FID of the generator a run of the recipe starts from, measured as the run measures at its end."""
     import gankit
-    from gankit.sampling import generate_from
+    from gankit.nn.conditional import num_classes
     from gankit.training.assemble import assemble
 
     saved = {k: os.environ.get(k) for k in env}
@@ -96,9 +96,11 @@ def untrained_fid(name: str, overrides: list[str], env: dict[str, str], scratch:
                                     [*overrides, f"out_dir={scratch}", "log.wandb.mode=disabled"])
         run = assemble(recipe)
         try:
+            # as the trainer evaluates: the run's sampling mode, every class in turn for a conditional G
             G = run.players.sampler
-            rows = run.evaluator.evaluate(lambda z: generate_from(G, z), G.nz, 0,
-                                          generator="ema" if run.players.ema is not None else "raw")
+            rows = run.evaluator.evaluate(lambda z, labels=None: run.sampling.generate(G, z, labels, 0), G.nz, 0,
+                                          generator="ema" if run.players.ema is not None else "raw",
+                                          classes=num_classes(run.players.G))
         finally:
             if run.lock is not None:
                 run.lock.release()
@@ -150,7 +152,7 @@ def test_the_recipes_trained_here_are_left_out_of_the_as_written_runs():
 def test_the_cpu_tutorial_recipe_is_the_tutorials_networks_one_stage_fewer():
     """recipes/dcgan_celeba_cpu.yaml: the tutorial's G and D at 32x32 and width 32, the tutorial otherwise."""
     import gankit
-    from gankit.training.parts import build_discriminator, build_generator
+    from gankit.recipe.build import build_discriminator, build_generator
     from torch import nn
 
     cpu = gankit.load_recipe(REPO / "recipes" / "dcgan_celeba_cpu.yaml")

@@ -10,7 +10,8 @@ import pytest
 
 from gankit import cli
 from gankit.loggers import factory
-from gankit.loggers.local import LocalLogger, read_metrics
+from gankit.loggers.local import LocalLogger
+from gankit.rundir.metrics import read_metrics
 from gankit.loggers.wandb_logger import WandbLogger
 from gankit.recipe.schema import Recipe
 
@@ -40,7 +41,8 @@ def assert_complete_local_record(run_dir: Path) -> None:
     rows = read_metrics(run_dir)
     assert [r["step"] for r in rows if r["kind"] == "train"] == [1, 2, 3, 4]
     assert rows[-1]["kind"] == "end" and rows[-1]["status"] == "finished"
-    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["real.png", "step_0000002.png",
+                                                                       "step_0000004.png"]
 
 
 # -- real tiny runs -------------------------------------------------------------------------------
@@ -175,6 +177,7 @@ def test_exit_codes(tmp_path, clean_env, monkeypatch, status, code):
     assert run.finished == [code] and run.summary["gankit_status"] == status
 
 
+@pytest.mark.slow
 def test_real_wandb_online_without_network_falls_back(tmp_path, clean_env, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)

@@ -22,8 +22,10 @@ pytest.importorskip("wandb")
 
 from gankit import cli  # noqa: E402
 from gankit.loggers.factory import make_loggers  # noqa: E402
-from gankit.loggers.local import read_metrics  # noqa: E402
+from gankit.rundir.metrics import read_metrics  # noqa: E402
 from gankit.recipe.schema import Recipe  # noqa: E402
+
+pytestmark = pytest.mark.slow  # the slow tier: wandb runs, offline
 
 
 # -- reading offline runs with wandb's reader ------------------------------------------

@@ -44,6 +44,7 @@ def check(result: subprocess.CompletedProcess) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 def test_scaffold_round_trip(tmp_path):
     created = run_cli("new-plugin", NAME, "--dir", str(tmp_path / "plugins"))
     assert created.returncode == 0, created.stderr

@@ -56,6 +56,7 @@ def test_local_plugin_file_named_in_recipe(tmp_path, tiny):
     assert (run_dir / "checkpoints" / "last.pt").is_file()
 
 
+@pytest.mark.slow
 def test_list_with_a_recipe_shows_its_plugin_parts_and_no_borrowed_docstring(tmp_path, tiny, write_recipe):
     (tmp_path / "my_parts.py").write_text(LOCAL_PLUGIN)  # TinyG has no docstring of its own
     tiny["plugins"] = ["my_parts.py"]
@@ -112,6 +113,7 @@ def test_plugin_raising_in_its_hook_is_named(tmp_path):
         get_host().load(str(tmp_path / "angry.py"))
 
 
+@pytest.mark.slow
 def test_gankit_plugins_command_lists_versions_and_components():
     result = run_cli("plugins")
     assert result.returncode == 0, result.stderr

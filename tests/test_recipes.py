@@ -122,6 +122,7 @@ def test_resolved_recipe_has_every_default(tiny):
     assert resolved(validate(data)) == data  # the resolved recipe is itself a valid recipe
 
 
+@pytest.mark.slow
 def test_cli_mistakes_exit_2_without_traceback(tiny, write_recipe):
     path = write_recipe(tiny)
     result = run_cli("validate", str(path), "train.stpes=10", "generator.name=dcgan64")

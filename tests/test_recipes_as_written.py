@@ -25,6 +25,8 @@ import yaml
 
 from helpers import REPO, SHARED_DATA, only_run_dir
 
+pytestmark = pytest.mark.slow  # the slow tier: every shipped recipe, as written, in a subprocess
+
 # Trained in tests/test_learning.py, as written and to a real FID: not trained a second time here.
 TRAINED_BY_LEARNING = {"quickstart", "stylegan2_tiny", "r3gan_tiny", "dcgan_celeba_cpu", "cond_mnist"}
 RECIPES = sorted(p for p in (REPO / "recipes").glob("*.yaml") if p.stem not in TRAINED_BY_LEARNING)
@@ -111,6 +113,7 @@ PLUGIN = '''
 import torch
 import gankit
 from torch.utils.data import Dataset
+
 
 
 class Stripes(Dataset):

@@ -11,8 +11,9 @@ import pytest
 
 from gankit.core.errors import GankitError
 from gankit.recipe import validate
-from gankit.training.resume import prepare_resume
-from gankit.training.rundir import RunLock, repair_record
+from gankit.training.state import prepare_resume
+from gankit.rundir.layout import RunLock
+from gankit.rundir.metrics import repair_record
 from gankit.training.trainer import Trainer, train
 from helpers import REPO, gankit
 
@@ -48,10 +49,11 @@ def test_repair_keeps_a_record_that_is_whole():
         assert repair_record(Path(d)) and path.read_text() == '{"a": 1}\n'
 
 
+@pytest.mark.slow
 def test_two_processes_resuming_one_run_are_refused(tiny):
     run_dir = train(validate(tiny))
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from gankit.training.rundir import RunLock; "
+        "import sys, time; from gankit.rundir.layout import RunLock; "
         "lock = RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(60)"), str(run_dir)],
         stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
@@ -75,12 +77,10 @@ def test_a_lock_held_in_this_process_is_refused_too(tmp_path):
 
 
 def test_a_failure_is_recorded_with_its_type_and_message(tiny, monkeypatch):
-    from gankit.training import periodic
-
-    def broken(job, reporter, stop, final):
+    def broken(self, final):
         raise ValueError("the sampler fell over")
 
-    monkeypatch.setattr(periodic, "periodic", broken)
+    monkeypatch.setattr(Trainer, "periodic", broken)
     trainer = Trainer(validate(tiny))
     with pytest.raises(ValueError):
         trainer.run()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import yaml
 
 import gankit
 from helpers import gankit as cli, only_run_dir, run_cli
+
+pytestmark = pytest.mark.slow  # the slow tier: a run and its plugin file through several processes
 
 PARTS = '''
 import torch

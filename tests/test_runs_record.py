@@ -22,7 +22,8 @@ from PIL import Image
 
 import gankit
 from gankit.runs.compare import labels, series
-from gankit.runs.record import RunRecord, iter_metrics, load_run
+from gankit.rundir.metrics import iter_metrics
+from gankit.rundir.record import RunRecord, load_run
 from helpers import TINY
 from helpers import gankit as run_gankit
 
@@ -62,7 +63,8 @@ def test_load_run_is_what_compare_and_report_read(runs):
     assert run.name == "tiny" and run.recipe["loss"]["name"] == "bce" and "gankit" not in run.recipe
     assert run.provenance["run_id"] == path.name and "torch" in run.provenance and run.overrides == ["loss.name=bce"]
     assert run.status == "finished" and run.digest().steps == 4
-    assert [p.name for p in run.checkpoints] == ["last.prev.pt", "last.pt"]
+    # best.pt: the best of the first metric measured (swd, eval.best_metric unset)
+    assert [p.name for p in run.checkpoints] == ["best.pt", "last.prev.pt", "last.pt"]
     assert [p.name for p in run.samples] == ["step_0000002.png", "step_0000004.png"]
     assert run.metrics == ["swd"] and run.final("swd") == run.best("swd") > 0
     assert run.final_row("swd")["num_fake"] == 64 and run.skipped_metrics()[0]["metrics"] == ["fid", "kid"]
@@ -72,7 +74,7 @@ def test_load_run_is_what_compare_and_report_read(runs):
     assert len(list(iter_metrics(path, ["train"]))) == 4
     with pytest.raises(gankit.core.errors.GankitError, match="not a gankit run directory"):
         load_run(path.parent)
-    from gankit.loggers.local import read_metrics  # the old home still imports
+    from gankit.rundir.metrics import read_metrics
 
     assert read_metrics(path)[-1]["event"] == "metrics_skipped"
 
@@ -88,7 +90,7 @@ def test_status_of_killed_and_resumed_runs(tmp_path):
     evals = [{"kind": "eval", "metric": "fid", "step": s, "value": v} for s, v in ((10, 5.0), (20, 4.0), (5, 9.0))]
     assert RunRecord(tmp_path, {}, evals).final("fid") == 4.0
     # the fill-in command of a metrics_skipped event, for this run or as a template
-    from gankit.runs.record import fill_in
+    from gankit.rundir.record import fill_in
 
     run = RunRecord(tmp_path / "RUNS" / "r1", {})
     for given in ("gankit eval RUN --all-checkpoints --log", f"gankit eval {run.path} --all-checkpoints --log"):
@@ -123,8 +125,9 @@ def test_compare_a_folder_names_runs_by_their_settings(runs, tmp_path):
     assert code == 0, err
     header = text.splitlines()[0].split()
     assert header[:3] == ["run", "recipe", "status"] and "loss.name" in header
-    assert "swd" in header  # the default metric: the first one every run has
-    assert "fid" not in header
+    assert any(h.startswith("swd") and h.endswith("↓") for h in header)  # the default metric, budget named, ↓
+    assert not any(h.startswith("fid") for h in header)
+    assert "loss.fake_label" not in header  # BCE's own argument: loss.name says it (counted under the table)
     assert "fid, kid were skipped in 1 run(s) (no Inception weights); fill them in with: gankit eval RUN_DIR " \
            "--all-checkpoints --log" in text
     assert labels([load_run(run_dir(runs, w)) for w in "ab"]) == ["loss.name=bce", "loss.name=hinge"]
@@ -156,7 +159,7 @@ def test_numbers_measured_differently_are_not_compared(runs, tmp_path):
     code, text, _ = run_gankit("compare", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "c.png")
     assert code == 0 and "swd: not compared, its num_fake differs between runs: 64" in text
     code, text, _ = run_gankit("compare", tmp_path, "--group-by", "loss.name", "--out", tmp_path / "c.png")
-    assert code == 0 and "swd mean" not in text and "num_fake differs" in text
+    assert code == 0 and "swd↓ mean" not in text and "swd↓ final" not in text and "num_fake differs" in text
     code, _, err = run_gankit("compare", tmp_path, "--group-by", "loss.name", "--metric", "swd",
                               "--out", tmp_path / "c.png")
     assert code == 2 and "num_fake differs" in err
@@ -193,7 +196,7 @@ def test_a_step_measured_again_counts_once_with_its_last_value():
 
 def test_a_resumed_run_s_train_curve_has_one_point_a_step():
     """Killed at step 30 after a checkpoint at 20, resumed: steps 21-30 are logged twice; the second counts."""
-    from gankit.runs.record import digest
+    from gankit.rundir.record import digest
 
     rows = [{"kind": "train", "step": s, "loss_d": float(s)} for s in (10, 20, 30)]
     rows += [{"kind": "event", "event": "resumed", "step": 20}]

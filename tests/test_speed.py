@@ -10,14 +10,14 @@ import torch
 
 import gankit
 from gankit.core.errors import GankitError
-from gankit.loggers.local import read_metrics
+from gankit.rundir.metrics import read_metrics
 from gankit.losses import BCELoss
 from gankit.recipe import validate
 from gankit.training import players, speed
-from gankit.training.checkpoint import atomic_save, find_checkpoint, load_checkpoint
+from gankit.rundir.checkpoint import atomic_save, find_checkpoint, load_checkpoint
 from gankit.training.trainer import Trainer, train
 from gankit.training.nonfinite import TrainingStopped
-from gankit.training.resume import prepare_resume
+from gankit.training.state import prepare_resume
 from gankit_dcgan.models import DCGANDiscriminator, DCGANGenerator
 from helpers import gankit as gankit_cli
 from helpers import FlakyLoss, states_equal
@@ -207,6 +207,7 @@ def _counting_backend(gm, example_inputs):
     return gm.forward  # run the captured graph as it is: compiling without inductor's cost
 
 
+@pytest.mark.slow
 def test_compile_trains_and_its_checkpoint_keys_are_unprefixed(tiny, tmp_path, monkeypatch):
     # inductor spends ~50 s compiling even these tiny networks on a 2-core CPU: the test swaps in a
     # backend that only captures the graphs (test_compile_without_a_cpp_compiler... reaches inductor).
@@ -233,6 +234,7 @@ def test_compile_trains_and_its_checkpoint_keys_are_unprefixed(tiny, tmp_path, m
     assert code == 0, err
 
 
+@pytest.mark.slow
 def test_compile_without_a_cpp_compiler_is_a_clear_error(tiny, write_recipe, tmp_path, monkeypatch):
     import torch._inductor.config
 

@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gankit.runs.record import load_run
+from gankit.rundir.record import load_run
 from helpers import REPO, gankit, run_cli
 from test_sweep import sweep_recipe
+
+pytestmark = pytest.mark.slow  # the slow tier: sweeps of several runs, stopped and resumed
 
 
 def state(out: Path) -> dict:

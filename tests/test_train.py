@@ -11,9 +11,9 @@ from PIL import Image
 
 from gankit.core.errors import DataError, RecipeError
 from gankit.recipe import validate
-from gankit.training.checkpoint import load_checkpoint
+from gankit.rundir.checkpoint import load_checkpoint
 from gankit.training.trainer import train
-from gankit.training.resume import prepare_resume
+from gankit.training.state import prepare_resume
 from gankit.training.trainer import Trainer
 from helpers import REPO, SHARED_DATA, only_run_dir, run_cli, states_equal
 
@@ -23,6 +23,7 @@ def final_state(run_dir):
     return {k: ck[k] for k in ("generator", "discriminator", "optim_g", "optim_d", "step", "epoch", "batch_in_epoch")}
 
 
+@pytest.mark.slow
 def test_quickstart_recipe_trains_through_the_cli(tmp_path):
     out = tmp_path / "runs"
     result = run_cli("run", "recipes/quickstart.yaml", "train.steps=3", "train.log_every=1",
@@ -48,9 +49,10 @@ def test_run_directory_and_checkpoint_contents(tiny):
     ck = load_checkpoint(run_dir)
     assert ck["step"] == 4 and ck["recipe"]["name"] == "tiny"
     assert set(ck["rng"]) >= {"torch", "numpy", "python", "cuda", "loader"}
-    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
-    with Image.open(run_dir / "samples" / "step_0000004.png") as grid:
-        assert grid.size == (4 * 18 + 2, 4 * 18 + 2)  # 16 images of 16x16, padding 2
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["real.png", "step_0000002.png",
+                                                                       "step_0000004.png"]
+    with Image.open(run_dir / "samples" / "step_0000004.png") as grid:  # 16 images of 16x16, padding 2,
+        assert grid.size == ((4 * 18 + 2) * 4,) * 2  # enlarged to tiles of 64 px
     assert not list((run_dir / "checkpoints").glob(".*tmp*"))  # atomic writes leave no temporaries
 
 
@@ -98,6 +100,7 @@ def test_resume_refuses_changes_to_model_or_data(tiny):
     assert "train.steps" not in text.split("allowed on resume")[0]
 
 
+@pytest.mark.slow
 def test_resume_through_the_cli(tiny, write_recipe):
     first = run_cli("run", str(write_recipe(tiny)))
     assert first.returncode == 0, first.stderr
@@ -110,6 +113,7 @@ def test_resume_through_the_cli(tiny, write_recipe):
     assert "Traceback" not in refused.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_saves_a_checkpoint_and_the_run_resumes(tiny, write_recipe, sig, code):
     tiny["train"].update(steps=100_000, checkpoint_every=None, sample_every=None, log_every=1)
@@ -136,6 +140,7 @@ def test_signal_saves_a_checkpoint_and_the_run_resumes(tiny, write_recipe, sig, 
     assert load_checkpoint(run_dir)["step"] == step + 2
 
 
+@pytest.mark.slow
 def test_sample_command(tiny, tmp_path):
     run_dir = train(validate(tiny))
     result = run_cli("sample", str(run_dir), "--num", "5", "--out", str(tmp_path / "imgs"))

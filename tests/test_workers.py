@@ -14,7 +14,7 @@ from gankit.data.sampler import ResumableSampler
 from gankit.data.transforms import try_load_image
 from gankit.data.workers import worker_failure
 from gankit.recipe import validate
-from gankit.training.parts import build_batches
+from gankit.training.assemble import build_batches
 
 
 class WhoReads(Dataset):

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 NAME = "eval"
-HELP = "compute FID/IS/KID/PRDC/SWD of a run's checkpoints, or of an image folder against another"
+HELP = "compute FID/FD-DINOv2/IS/KID/PRDC/SWD of a run's checkpoints, or of an image folder against another"
 
 DEFAULT_METRICS = "fid,is,kid"
 # command-line flag -> eval section key
@@ -32,7 +32,8 @@ FLAGS = {
     "num_fake": "--num-fake", "num_real": "--num-real", "kid_subset_size": "--kid-subset-size",
     "kid_subsets": "--kid-subsets", "is_splits": "--is-splits", "batch_size": "--batch-size",
     "seed": "--seed", "cache_dir": "--cache-dir", "inception_weights": "--inception-weights",
-    "feature_extractor": "--feature-extractor", "metrics": "--metrics",
+    "feature_extractor": "--feature-extractor", "metrics": "--metrics", "dinov2_weights": "--dinov2-weights",
+    "bootstrap_resamples": "--bootstrap-resamples",
 }
 
 
@@ -54,10 +55,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--is-splits", type=int, help="Inception Score splits (eval.is_splits)")
     parser.add_argument("--feature-extractor", help="feature_extractors registry name for FID/KID/PRDC")
     parser.add_argument("--inception-weights", metavar="FILE", help="Inception weights file to use")
+    parser.add_argument("--dinov2-weights", metavar="FILE", help="DINOv2 ViT-L/14 weights file (fd_dinov2)")
+    parser.add_argument("--bootstrap-resamples", type=int, metavar="N",
+                        help="resamples for the 95%% interval of FID, KID, FD-DINOv2, per-class FID "
+                             "(0: none; default 50)")
     parser.add_argument("--cache-dir", metavar="DIR", help="reference-features cache folder")
     parser.add_argument("--batch-size", type=int, help="images per extractor pass")
     parser.add_argument("--seed", type=int, help="evaluation seed (latents, subsets)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--batchnorm", choices=("running", "standing", "batch"),
+                        help="the generator's BatchNorm when sampling (default: its run's sampling.batchnorm)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
 
 
@@ -103,8 +110,12 @@ def _something_to_measure(metrics, skipped: dict[str, str], notices: list[str], 
     from gankit.eval.weights import IS_NEEDS_CLASSIFIER
 
     missing = [name for name, why in skipped.items() if why != IS_NEEDS_CLASSIFIER]
-    fix = ("`gankit weights fetch` gets the Inception weights (then run this again); "
-           "`--metrics swd` measures what needs no weights") if missing else ""
+    dinov2 = any("DINOv2" in why for why in skipped.values())
+    which = ["`gankit weights fetch` gets the Inception weights"] if any(
+        "DINOv2" not in skipped[n] for n in missing) else []
+    which += ["`gankit weights fetch dinov2` gets the DINOv2 weights"] if dinov2 else []
+    fix = (f"{'; '.join(which)} (then run this again); `--metrics swd` measures what needs no weights"
+           if missing else "")
     if not metrics:
         why = "\n".join(f"    {name}: {reason}" for name, reason in skipped.items())
         raise GankitError(f"nothing to measure: every metric asked for was skipped\n{why}"
@@ -138,7 +149,7 @@ def _folders(args, device, log, host):
 def checkpoints_to_measure(args) -> list[Path]:
     """The checkpoint files the command line names, in step order."""
     from gankit.core.errors import GankitError
-    from gankit.training.checkpoint import find_checkpoint
+    from gankit.rundir.checkpoint import find_checkpoint
 
     if args.checkpoint:
         return [find_checkpoint(args.checkpoint)]
@@ -159,14 +170,15 @@ def checkpoints_to_measure(args) -> list[Path]:
 
 def _checkpoints(args, device, log, host, world):
     from gankit.eval.evaluator import Evaluator
+    from gankit.nn.conditional import num_classes
     from gankit.runs.loading import load_checkpoint_generator
     from gankit.sampling import generate_from
-    from gankit.training.parts import build_dataset
+    from gankit.recipe.build import build_dataset
 
     results, notices, evaluator, first = [], [], None, None
     measured: dict = {}  # step -> checkpoint: last.pt is often the same weights as the last kept step_*.pt
     for path in checkpoints_to_measure(args):
-        loaded = load_checkpoint_generator(path, device=device)
+        loaded = load_checkpoint_generator(path, device=device, batchnorm=args.batchnorm)
         step = loaded.checkpoint.get("step")
         if step in measured:
             log(f"{path}: step {step}, measured already as {measured[step].name}")
@@ -177,13 +189,14 @@ def _checkpoints(args, device, log, host, world):
             first = recipe
             recipe.eval = _eval_section(recipe.eval.model_dump(), args, host)
             evaluator = Evaluator(recipe, device, lambda: build_dataset(recipe), log=log, registry=host.registry)
-            notices = evaluator.prepare(fallback=_fallback(args))
+            notices = evaluator.prepare(fallback=_fallback(args), conditional=num_classes(G) is not None)
             _something_to_measure(evaluator.metrics, evaluator.skipped, notices, log)
-        rows = evaluator.evaluate(lambda z, G=G: generate_from(G, z), G.nz, step,
-                                  generator="ema" if loaded.ema else "raw", share=world)
+        rows = evaluator.evaluate(lambda z, labels=None, G=G: generate_from(G, z, labels), G.nz, step,
+                                  generator="ema" if loaded.ema else "raw", share=world, classes=num_classes(G))
         for row in rows:
             row["checkpoint"] = str(path)
             row["logged_by"] = "gankit eval"
+            row["batchnorm"] = loaded.batchnorm  # G sampled in its run's sampling.batchnorm (gankit.sampling)
         results.append((loaded, rows))
     return results, notices, first, evaluator.skipped if evaluator is not None else {}
 
@@ -201,11 +214,12 @@ def _log_rows(results, recipe, run_dir: Path) -> None:
 
 
 def _print_table(rows, step=None, checkpoint=None) -> None:
+    from gankit.eval.rows import interval_cost, shown_name, value_text
+
     if checkpoint is not None:
         print(f"{checkpoint} (step {step}):")
     for row in rows:
-        std = f" ± {row['std']:.6g}" if row.get("std") is not None else ""
-        print(f"{row['metric']:<16} {row['value']:.6g}{std}")
+        print(f"{shown_name(row):<22} {value_text(row, 6)}")
     if rows:
         r = rows[0]
         ref = r["reference"]
@@ -225,6 +239,10 @@ def _print_table(rows, step=None, checkpoint=None) -> None:
             digest = f"content sha256 {content[:16]}..." if content else f"sha256 {row['weights_sha256'][:16]}..."
             print(f"{row['feature_extractor']}: weights {origin}{digest}, "
                   f"input {row['input_resolution']}, resize {row['resize']}, antialias {row['antialias']}")
+        ci = next((row for row in rows if row.get("ci_low") is not None), None)
+        if ci is not None:
+            print(f"[intervals]: 95% {ci['ci_method']}, {ci['ci_resamples']} resamples, seed {ci['ci_seed']} "
+                  f"(stream '{ci['ci_stream']}'); {interval_cost(rows)}")
 
 
 def run(args) -> int:
@@ -240,11 +258,13 @@ def run(args) -> int:
         raise GankitError("give a run directory (or checkpoint) or --real/--fake folders, not both")
     if (args.log or args.all_checkpoints or args.checkpoint) and not (args.run or args.checkpoint):
         raise GankitError("--log, --checkpoint and --all-checkpoints measure a run: give its directory")
+    if args.batchnorm and not (args.run or args.checkpoint):
+        raise GankitError("--batchnorm sets how a run's generator samples: give its directory (folders hold images)")
     host = get_host()
     world, device = join_world(args.device)
     try:
         if device is None:
-            from gankit.training.parts import resolve_device
+            from gankit.recipe.build import resolve_device
 
             device = resolve_device(args.device)
         if args.run or args.checkpoint:

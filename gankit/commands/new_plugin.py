@@ -1,9 +1,12 @@
 """Write a new plugin package: a working generator, discriminator and loss, a recipe, tests.
 
     gankit new-plugin my_gan --dir plugins
-    pip install -e plugins/my_gan          # offline: add --no-deps --no-build-isolation
+    pip install -e 'plugins/my_gan[test]'  # [test]: pytest too; offline: add --no-deps --no-build-isolation
     gankit plugins                         # my_gan and what it registered
-    cd plugins/my_gan && gankit run recipes/my_gan_digits.yaml && pytest
+    cd plugins/my_gan && gankit run recipes/my_gan_digits.yaml && python -m pytest
+
+The printed hint names the programs of the environment that ran it
+(``.venv/bin/gankit`` after the README's set-up, when nothing is activated).
 
 docs/writing-a-plugin.md walks through the files.
 """
@@ -18,14 +21,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from gankit.templates import create_plugin
+    from gankit.templates import create_plugin, next_steps
 
     target, files = create_plugin(args.name, args.dir)
     print(f"created plugin '{target.name}' in {target}/")
     for path in files:
         print(f"    {path.relative_to(target)}")
     print("next:")
-    print(f"    pip install -e {target}")
-    print("    gankit plugins")
-    print(f"    cd {target} && gankit run recipes/{target.name}_digits.yaml && pytest")
+    for line in next_steps(target):
+        print(f"    {line}")
     return 0

@@ -35,12 +35,16 @@ def run(args) -> int:
 
     from gankit.runs.compare import select_runs
     from gankit.runs.groups import build
-    from gankit.runs.record import is_run_dir, is_sweep_dir, load_run
+    from gankit.rundir.record import is_run_dir, is_sweep_dir, load_run
     from gankit.runs.report import write_report
 
     paths = [Path(p) for p in args.runs]
     single = len(paths) == 1 and paths[0].is_dir() and is_run_dir(paths[0]) and not args.group_by
     if single and not args.baseline:
+        from gankit.runs.tutorial_plots import LOSSES, write_tutorial_plots
+
+        if not (paths[0] / LOSSES).is_file():  # a run trained before gankit drew them, or still training
+            write_tutorial_plots(paths[0])
         out = write_report(load_run(paths[0]), Path(args.out) if args.out else paths[0] / "report.html")
         print(f"report: {out}")
         return 0

@@ -43,12 +43,11 @@ def _last_words(text: str) -> None:
 def run(args) -> int:
     from gankit.core.errors import GankitError
     from gankit.recipe import load_recipe
+    from gankit.recipe.preflight import preflight
     from gankit.training.distributed import resume_command
-    from gankit.training.interrupts import RunInterrupted
-    from gankit.training.trainer import Trainer
     from gankit.training.nonfinite import TrainingStopped
-    from gankit.training.preflight import preflight
-    from gankit.training.resume import prepare_resume
+    from gankit.training.state import prepare_resume
+    from gankit.training.trainer import RunInterrupted, Trainer
 
     overrides = list(args.overrides)
     trainer = None

@@ -27,7 +27,7 @@ def run(args) -> int:
 
     from gankit.core.errors import GankitError
     from gankit.runs.compare import cell, format_table
-    from gankit.runs.record import PREFERRED_METRICS, is_run_dir, load_run, walk_runs
+    from gankit.rundir.record import PREFERRED_METRICS, is_run_dir, load_run, walk_runs
 
     root = Path(args.dir)
     if not root.is_dir():

@@ -6,9 +6,10 @@
     gankit sample RUN --truncation 0.7 --grid                              # the truncation trick
 
 Images are what ``gankit.generate(G, N, seed=S)`` gives (the same bytes as
-``gankit.save_grid`` of it): z ~ N(0, I) from ``--seed``, BatchNorm on the
-batch's statistics as the run's own grids; a conditional generator draws
-every class in turn unless ``--class K``.
+``gankit.save_grid`` of it), for ``G = gankit.load_generator(RUN)``: z ~ N(0, I)
+from ``--seed``, BatchNorm in the run's ``sampling.batchnorm`` mode as its own
+grids (``--batchnorm`` another); a conditional generator draws every class in
+turn unless ``--class K``.
 
 ``--interpolate K``: row i of a K-column grid walks from latent i to latent
 i+1 of the seed's latents (``--num`` rows, default 8; both ends included), by
@@ -57,6 +58,9 @@ def add_arguments(parser) -> None:
                       help="--interpolate along straight lines")
     parser.add_argument("--gif", action="store_true", help="--interpolate: also write an animated GIF of the walk")
     parser.add_argument("--raw", action="store_true", help="use the raw generator even when the run kept an EMA")
+    parser.add_argument("--batchnorm", choices=("running", "standing", "batch"),
+                        help="BatchNorm's statistics (default: the run's sampling.batchnorm; batch: each image "
+                             "depends on the others in its batch)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
 
 
@@ -93,6 +97,8 @@ def _name(args, stem: str) -> str:
         parts.append(f"psi{args.truncation:g}")
     if args.raw:
         parts.append("raw")
+    if args.batchnorm:
+        parts.append(f"bn{args.batchnorm}")
     return "_".join(parts)
 
 
@@ -136,7 +142,7 @@ def run(args) -> int:
     from gankit.sampling import generate, save_gif, save_grid
 
     _check(args)
-    loaded = load_checkpoint_generator(args.checkpoint, ema=not args.raw, device=args.device)
+    loaded = load_checkpoint_generator(args.checkpoint, ema=not args.raw, device=args.device, batchnorm=args.batchnorm)
     G = loaded.G
     classes = num_classes(G)
     if args.cls is not None and classes is None:

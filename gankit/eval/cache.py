@@ -7,7 +7,8 @@ mode), how many real images and which subset (its seed). The file holds the
 real features as a plain float32 tensor (KID, PRDC and plugin feature
 metrics are rebuilt from them), the metrics' own reference states
 (torchmetrics FID's float64 feature sum, sum of outer products and count,
-loaded as they are) and the key it was written for, written with
+loaded as they are), the images' class labels when a per-class metric
+needed them, and the key it was written for, written with
 ``torch.save`` and read with ``torch.load(weights_only=True)``.
 
 Location: ``eval.cache_dir``, else ``$GANKIT_CACHE_DIR``, else ``~/.cache/gankit``.
@@ -64,7 +65,7 @@ class ReferenceCache:
         return self.root / "reference" / f"{name}-n{key.get('num_real', 'all')}-{digest}.pt"
 
     def load(self, key: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-        """({"features", "states"}, None) on a hit; (None, a notice or None) on a miss."""
+        """({"features", "states", "labels"}, None) on a hit; (None, a notice or None) on a miss."""
         path = self.path(key)
         if not path.is_file():
             return None, None
@@ -80,13 +81,18 @@ class ReferenceCache:
         ):
             return None, f"ignored reference cache {path}: written for other settings; recomputing"
         states = entry.get("states") if isinstance(entry.get("states"), dict) else {}
-        return {"features": entry["features"], "states": states}, None
+        labels = entry.get("labels") if isinstance(entry.get("labels"), Tensor) else None
+        return {"features": entry["features"], "states": states, "labels": labels}, None
 
-    def save(self, key: dict[str, Any], features: Tensor, states: dict[str, dict[str, Tensor]] | None = None) -> str | None:
-        """Store atomically; a notice when the folder cannot be written (the run goes on)."""
+    def save(self, key: dict[str, Any], features: Tensor, states: dict[str, dict[str, Tensor]] | None = None,
+             labels: Tensor | None = None) -> str | None:
+        """Store atomically (``labels``: the images' classes, for per-class metrics); a notice when the folder
+        cannot be written (the run goes on)."""
         path = self.path(key)
         entry = {"format": FORMAT, "key": _key_text(key), "features": features.detach().cpu().float().contiguous(),
                  "states": {name: {k: v.detach().cpu() for k, v in state.items()} for name, state in (states or {}).items()}}
+        if labels is not None:
+            entry["labels"] = labels.detach().cpu().to(torch.int64)
         tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

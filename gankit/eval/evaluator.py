@@ -45,7 +45,8 @@ class Evaluator:
         """Metric -> why it is not measured."""
         return dict(self.engine.skipped)
 
-    def prepare(self, allow_download: bool = True, fallback: str | None = "swd") -> list[str]:
+    def prepare(self, allow_download: bool = True, fallback: str | None = "swd",
+                conditional: bool | None = None) -> list[str]:
         """At run start: locate the weights and build the extractors.
 
         Raises :class:`gankit.eval.errors.WeightsError` (a GankitError) when
@@ -56,7 +57,7 @@ class Evaluator:
         notices to print and log (what was skipped and why, a download, a weights
         file of unknown origin, ...).
         """
-        return self.engine.prepare(allow_download, fallback)
+        return self.engine.prepare(allow_download, fallback, conditional)
 
     def due(self, step: int) -> bool:
         """Whether ``step`` is an ``eval.every`` step (the final evaluation is the trainer's call)."""
@@ -69,18 +70,19 @@ class Evaluator:
             self._reference = Reference(dataset, {**dataset_identity(self.recipe.data), "num_images": len(dataset)})
         return self._reference
 
-    def evaluate(self, generate: Callable[[torch.Tensor], torch.Tensor], nz: int, step: int,
-                 generator: str = "raw", share=None) -> list[dict[str, Any]]:
+    def evaluate(self, generate: Callable[..., torch.Tensor], nz: int, step: int,
+                 generator: str = "raw", share=None, classes: int | None = None) -> list[dict[str, Any]]:
         """One row per metric value: ``{"metric", "value", "std", ...provenance}``.
 
         ``generate(z)`` maps latents ``(n, nz)`` on this evaluator's device to
         images in [-1, 1] (any device); ``generator`` names which weights
-        ("raw" or "ema"). Under torchrun every process calls this with its
+        ("raw" or "ema"). With ``classes`` (a class-conditional G) it is
+        called as ``generate(z, labels)``, every class in turn. Under torchrun every process calls this with its
         ``share`` (:class:`gankit.eval.share.Share`); the rows come back on
         the main process, an empty list on the others.
         """
         if not self.engine.prepared:
             self.prepare()
         with isolated_global_rng(self.cfg.seed):
-            fakes = GeneratedImages(generate, nz, self.cfg.num_fake, self.cfg.seed, self.device, generator)
+            fakes = GeneratedImages(generate, nz, self.cfg.num_fake, self.cfg.seed, self.device, generator, classes)
             return self.engine.measure(self.reference(), fakes, step, share)

@@ -24,6 +24,7 @@ logits for IS).
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import torch
@@ -84,7 +85,7 @@ def inception_module(state_dict: dict[str, Tensor] | None,
 
 def state_sha256(module: nn.Module) -> str:
     """A fingerprint of a module's parameters and buffers (:func:`gankit.eval.weights.tensors_sha256`)."""
-    from gankit.eval.weights import tensors_sha256
+    from gankit.eval.weights_lookup import tensors_sha256
 
     return tensors_sha256(module.state_dict())
 
@@ -94,7 +95,8 @@ class Extractor:
 
     ``extract(images)`` takes uint8 images and returns ``{"features": (N, d)}``
     (plus ``"logits"`` for Inception), float32 on the CPU. ``images_seen``
-    counts images passed through the network (tests check cache hits with it).
+    counts images passed through the network (tests check cache hits with it),
+    ``seconds`` the wall time spent in ``extract`` (the feature pass the intervals' cost is told against).
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class Extractor:
         resize: str = "none (the extractor's own preprocessing)",
         antialias: bool | None = None,
         rgb: bool = False,
+        preprocessing: str | None = None,
     ):
         self.name = name
         self.module = module.to(device).eval().requires_grad_(False)
@@ -124,8 +127,10 @@ class Extractor:
         self.input_resolution = input_resolution
         self.resize = resize
         self.antialias = antialias
+        self.preprocessing = preprocessing  # what else happens before the network (scaling, normalisation, ...)
         self.rgb = rgb  # replicate grey images to RGB first (as PIL's convert("RGB"), which torch-fidelity uses)
         self.images_seen = 0
+        self.seconds = 0.0
 
     @torch.no_grad()
     def extract(self, images: Tensor) -> dict[str, Tensor]:
@@ -133,6 +138,7 @@ class Extractor:
             raise TypeError(f"feature extractors take uint8 images, got {images.dtype}")
         if self.rgb and images.shape[1] == 1:
             images = images.expand(-1, 3, -1, -1)
+        started = time.perf_counter()
         out = self.module(images.to(self.device))
         self.images_seen += images.shape[0]
         if isinstance(out, Tensor):
@@ -144,7 +150,9 @@ class Extractor:
                 f"feature extractor '{self.name}' must return an (N, d) tensor or a dict with 'features', "
                 f"got {type(out).__name__}"
             )
-        return {k: v.reshape(images.shape[0], -1).float().cpu() for k, v in out.items()}
+        out = {k: v.reshape(images.shape[0], -1).float().cpu() for k, v in out.items()}  # .cpu() waits for the GPU
+        self.seconds += time.perf_counter() - started
+        return out
 
     def provenance(self) -> dict[str, Any]:
         """The fields every row measured with this extractor carries."""
@@ -158,6 +166,7 @@ class Extractor:
             "input_resolution": self.input_resolution,
             "resize": self.resize,
             "antialias": self.antialias,
+            "preprocessing": self.preprocessing,
         }
 
     def identity(self) -> dict[str, Any]:
@@ -190,12 +199,15 @@ def inception(weights=None, device: torch.device | None = None) -> Extractor:
     )
 
 
+inception.needs_weights = "inception"  # the weights Spec the engine locates for it (gankit.eval.weights)
+
+
 def build_extractor(reg, name: str, device: torch.device, channels: int, image_size: int,
                     weights=None) -> Extractor:
     """The extractor registered as ``name`` in ``reg`` (the ``feature_extractors`` registry).
 
     Its factory is given whichever of ``channels``, ``image_size``,
-    ``weights`` (the Inception :class:`WeightsFile`) and ``device`` it
+    ``weights`` (the :class:`WeightsFile` its ``needs_weights`` names) and ``device`` it
     accepts, like any component; an ``nn.Module`` it returns is wrapped.
     """
     if name not in reg:

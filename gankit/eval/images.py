@@ -36,44 +36,60 @@ def quantise(images: Tensor) -> Tensor:
     return ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
-def _image_of(item) -> Tensor | None:
-    """The image of a dataset item: ``(image, label)``, a bare image, or None for a :class:`BadImage`."""
+def _item_of(item) -> tuple[Tensor | None, int]:
+    """The image and class label of a dataset item: ``(image, label)`` or a bare image (label -1); a
+    :class:`BadImage` gives no image."""
     if isinstance(item, BadImage):
-        return None
+        return None, -1
+    label = -1
     if isinstance(item, (tuple, list)):
-        item = item[0]
+        item, label = item[0], (item[1] if len(item) > 1 else -1)
     if not isinstance(item, Tensor) or item.dim() != 3:
         raise EvalError(
             f"dataset items must be (image, label) with a C x H x W image tensor, got {type(item).__name__}"
         )
-    return item
+    try:
+        label = int(label)
+    except (TypeError, ValueError):
+        label = -1  # not a class label (an attribute vector, a caption): per-class metrics refuse
+    return item, label
 
 
-def batches(dataset: Dataset, indices: Iterable[int], batch_size: int, limit: int | None = None) -> Iterator[Tensor]:
-    """uint8 batches of the items at ``indices``, skipping bad images, at most ``limit`` images.
+def labelled_batches(dataset: Dataset, indices: Iterable[int], batch_size: int,
+                     limit: int | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+    """uint8 batches of the items at ``indices`` with their class labels (-1: none), skipping bad images, at
+    most ``limit`` images.
 
     Images of different sizes (image folders) are batched separately; the
     extractors resize each one themselves. Each batch is quantised at once
     (the same rule per pixel as one image at a time).
     """
     pending: list[Tensor] = []
+    labels: list[int] = []
     taken = 0
     for i in indices:
         if limit is not None and taken >= limit:
             break
-        image = _image_of(dataset[i])
+        image, label = _item_of(dataset[i])
         if image is None:
             continue
         if pending and (pending[0].shape != image.shape or pending[0].dtype != image.dtype):
-            yield quantise(torch.stack(pending))
-            pending = []
+            yield quantise(torch.stack(pending)), torch.tensor(labels, dtype=torch.int64)
+            pending, labels = [], []
         pending.append(image)
+        labels.append(label)
         taken += 1
         if len(pending) == batch_size:
-            yield quantise(torch.stack(pending))
-            pending = []
+            yield quantise(torch.stack(pending)), torch.tensor(labels, dtype=torch.int64)
+            pending, labels = [], []
     if pending:
-        yield quantise(torch.stack(pending))
+        yield quantise(torch.stack(pending)), torch.tensor(labels, dtype=torch.int64)
+
+
+def batches(dataset: Dataset, indices: Iterable[int], batch_size: int, limit: int | None = None) -> Iterator[Tensor]:
+    """The images of :func:`labelled_batches`."""
+    for images, _ in labelled_batches(dataset, indices, batch_size, limit):
+        yield images
 
 
 def subset(n_total: int, n_wanted: int | None, generator: torch.Generator) -> list[int]:

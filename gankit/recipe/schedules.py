@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from gankit.core.registry import signature_of
 from gankit.recipe.components import check_arguments
 
 # target pattern -> what it sets (for messages)
@@ -31,14 +32,21 @@ def schedule_problems(recipe, host, origin) -> list[str]:
                                        other_keys=("name", "target"), origin=origin)
             problems += found
         for target in spec.targets:
-            problems += [f"{path}.target: {p}" for p in _target_problems(recipe, target)]
+            problems += [f"{path}.target: {p}" for p in _target_problems(recipe, target, host)]
     for target in dict.fromkeys(t for t in targets if targets.count(t) > 1):
         problems.append(f"schedules: {target} is scheduled {targets.count(target)} times; give each "
                         "hyperparameter one schedule")
     return problems
 
 
-def _target_problems(recipe, target: str) -> list[str]:
+def _argument_default(host, kind: str, name: str, arg: str):
+    """A registered component's default for ``arg`` (its signature's: written once, there)."""
+    sig = signature_of(host.registry(kind).get(name)) if name in host.registry(kind) else None
+    param = sig.parameters.get(arg) if sig is not None else None
+    return None if param is None else param.default
+
+
+def _target_problems(recipe, target: str, host) -> list[str]:
     if not any(re.fullmatch(pattern, target) for pattern in TARGETS):
         return [f"'{target}' is not a hyperparameter gankit can schedule; schedulable: {EXAMPLES}"]
     parts = target.split(".")
@@ -51,7 +59,8 @@ def _target_problems(recipe, target: str) -> list[str]:
     if parts[0] == "augment":
         if recipe.augment is None:
             return [f"'{target}' needs an augmentation: set augment (e.g. {{name: ada, target: null}})"]
-        if recipe.augment.name == "ada" and recipe.augment.args.get("target", 0.6) is not None:
+        if recipe.augment.name == "ada" and recipe.augment.args.get(
+                "target", _argument_default(host, "augmentations", "ada", "target")) is not None:
             return [f"'{target}': augment ada's controller sets p already (augment.target); set "
                     "augment.target: null to schedule p instead"]
     if parts[0] == "optim" and parts[2] == "betas":

@@ -130,12 +130,19 @@ class EvalSection(Section):
     """FID/IS/KID/PRDC/SWD during and after training (see :mod:`gankit.eval`)."""
 
     every: PositiveInt | None = None  # evaluate every N steps (and at the end) when metrics are listed
-    # metrics registry entries: a name (fid, is, kid, prdc, swd) or {name: kid, subset_size: 500} with its arguments
+    # metrics registry entries: a name (fid, fid_per_class, fd_dinov2, is, kid, prdc, swd) or
+    # {name: kid, subset_size: 500} with its arguments
     metrics: list[str | Component] = Field(default_factory=list)
+    # the metric checkpoints/best.pt follows (one of metrics, or a value of one: prdc/recall), in its own
+    # direction; null: the first metric measured
+    best_metric: str | None = None
     num_fake: int = Field(10_000, ge=2)  # generated images per evaluation
     num_real: int = Field(10_000, ge=2)  # real images from the recipe's dataset (all of them if it has fewer)
     feature_extractor: str = "inception"  # feature_extractors registry name used by FID, KID and PRDC (IS: Inception)
     inception_weights: str | None = None  # weights file; default: $GANKIT_INCEPTION_WEIGHTS, then torch's hub cache
+    # DINOv2 ViT-L/14 weights for fd_dinov2 (timm's model.safetensors or Meta's .pth); default:
+    # $GANKIT_DINOV2_WEIGHTS, then the Hugging Face hub cache, then timm's hub download
+    dinov2_weights: str | None = None
     # No Inception weights (neither found nor downloadable): skip the metrics that need them and train anyway,
     # naming them and the command that fills them in later; or refuse to start.
     on_missing_weights: Literal["refuse", "skip"] = "skip"
@@ -145,8 +152,22 @@ class EvalSection(Section):
     kid_subsets: PositiveInt = 100  # KID subsets; value = mean, std over them
     is_splits: PositiveInt = 10  # Inception Score splits; value = mean, std over them
     prdc_k: PositiveInt = 5  # nearest neighbours for precision/recall/density/coverage (Naeem et al.: 5)
+    # FID, KID, FD-DINOv2, per-class FID: resamples of the real and generated features for each row's 95% bootstrap
+    # interval (seeded from eval.seed); 0: no interval
+    bootstrap_resamples: NonNegativeInt = 50
     batch_size: PositiveInt = 64  # images per generator call and extractor pass
     seed: int = 0  # evaluation's own random streams: latents, real subset, KID subsets, SWD patches
+
+
+class SamplingSection(Section):
+    """How G makes images: its grids, evaluations, ``gankit sample``, exports (gankit.sampling.batchnorm)."""
+
+    # BatchNorm in G: standing (statistics re-estimated over standing_batches batches of z once, at the end of
+    # training, and stored in the checkpoint; BigGAN), running (those training accumulated: eval mode), or batch
+    # (each batch's own, as the PyTorch DCGAN tutorial samples: an image then depends on the rest of its batch)
+    batchnorm: Literal["running", "standing", "batch"] = "standing"
+    standing_batches: PositiveInt = 16  # batches of z the standing statistics average (BigGAN: 16)
+    standing_batch_size: int = Field(64, ge=2)  # latents per such batch
 
 
 class WandbSection(Section):
@@ -195,6 +216,7 @@ class Recipe(Section):
     train: TrainSection = Field(default_factory=TrainSection)
     health: HealthSection = Field(default_factory=HealthSection)  # non-finite values and alerts
     eval: EvalSection = Field(default_factory=EvalSection)
+    sampling: SamplingSection = Field(default_factory=SamplingSection)  # BatchNorm when G samples
     log: LogSection = Field(default_factory=LogSection)
     # Written by gankit into a run's recipe.yaml (versions, overrides); ignored when read back.
     gankit: dict[str, Any] | None = None
@@ -214,3 +236,15 @@ def section_fields(path: tuple) -> list[str] | None:
     if model.model_config.get("extra") == "allow":
         return None
     return list(model.model_fields)
+
+
+def default_of(path: str) -> Any:
+    """The schema's default at a dotted path (``loss.name`` -> "bce"), None when the key is required."""
+    first, *rest = path.split(".")
+    field = Recipe.model_fields[first]
+    if field.is_required():
+        return None
+    value = field.get_default(call_default_factory=True)
+    for part in rest:
+        value = getattr(value, part, None)
+    return value

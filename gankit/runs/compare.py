@@ -12,19 +12,23 @@ the highest step (the last written when several share a step).
 
 from __future__ import annotations
 
-import collections
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gankit.core.errors import GankitError, suggestion
-from gankit.runs.record import (MATCHING_PROVENANCE, PREFERRED_METRICS, RunRecord, fill_in, is_run_dir, is_sweep_dir,
-                                load_run, number, walk_runs)
+from gankit.rundir.record import (MATCHING_PROVENANCE, PREFERRED_METRICS, RunRecord, fill_in, is_run_dir,
+                                  is_sweep_dir, load_run, number, walk_runs)
+from gankit.runs.direction import titled
+from gankit.runs.intervals import budget_note, final_text, interval_note, shown_metric
+# labels, differing_keys, config_of, value_text: moved to gankit.runs.settings, still importable from here
+from gankit.runs.settings import (_implied, config_of, differing_keys, labels, ranked_settings,  # noqa: F401
+                                  short_value, value_text)
 
-# Recipe keys (and sections) that never explain a difference between runs' results.
-IGNORED_KEYS = ("gankit", "out_dir", "sweep", "log")
 MAX_TABLE_METRICS = 4
+MAX_SETTINGS = 8  # settings the per-run table shows; the rest are counted and named under it
+TABLE_WIDTH = 150  # characters: the per-run table fits a wide terminal
 
 
 @dataclass
@@ -85,75 +89,7 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
     return [r.path for r in select_runs(paths).runs]
 
 
-# -- settings -------------------------------------------------------------------------------------------
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"optim": {"g": {"lr": 1}}}`` -> ``{"optim.g.lr": 1}``; lists stay values."""
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
-
-
-def config_of(run: RunRecord) -> dict[str, Any]:
-    return flatten({k: v for k, v in run.recipe.items() if k not in IGNORED_KEYS})
-
-
-def value_text(value: Any) -> str:
-    """A setting as the command line would write it."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, default=str)
-
-
-def differing_keys(runs: list[RunRecord]) -> list[str]:
-    """The recipe keys whose values are not the same in every run (a key one run lacks differs)."""
-    configs = [config_of(r) for r in runs]
-    keys = sorted(set().union(*configs)) if configs else []
-    missing = object()
-    return [k for k in keys
-            if len({json.dumps(c.get(k, missing), sort_keys=True, default=str) for c in configs}) > 1]
-
-
-def _key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def common_values(configs: list[dict[str, Any]], keys: list[str]) -> dict[str, str]:
-    """For each key, the value more runs share than any other (as ``_key``); keys with a tie are left out."""
-    common = {}
-    for k in keys:
-        counts = collections.Counter(_key(c.get(k, "-")) for c in configs).most_common(2)
-        if len(counts) > 1 and counts[0][1] > counts[1][1]:
-            common[k] = counts[0][0]
-    return common
-
-
-def labels(runs: list[RunRecord], max_len: int = 60) -> list[str]:
-    """Each run named by the settings that differ (``loss.name=hinge, seed=2``); the run id when none do.
-
-    With three runs or more, a setting most runs share is left out of the runs that have it.
-    """
-    configs = [config_of(r) for r in runs]
-    diff = differing_keys(runs)
-    # loss.fake_label, which only BCE has, says nothing once loss.name is in the label
-    named = {k.removesuffix(".name") for k in diff if k.endswith(".name")}
-    diff = [k for k in diff if k.endswith(".name") or k.rpartition(".")[0] not in named
-            or all(k in c for c in configs)]
-    common = common_values(configs, diff)
-    out = []
-    for run, config in zip(runs, configs):
-        # a run is named by where it departs from what most runs share, so the setting that tells it apart
-        # comes first instead of being cut off behind settings it has in common with most others
-        own = [k for k in diff if k not in common or _key(config.get(k, "-")) != common[k]]
-        text = ", ".join(f"{k}={value_text(config.get(k, '-'))}" for k in own) or run.id
-        out.append(text if len(text) <= max_len else text[: max_len - 3] + "...")
-    counts = {t: out.count(t) for t in out}
-    return [f"{t} ({r.id})" if counts[t] > 1 and t != r.id else t for t, r in zip(out, runs)]
-
-
-# -- metrics --------------------------------------------------------------------------------------------
+# -- metrics -------------------------------------------------------------------------------------------
 def recorded_metrics(runs: list[RunRecord]) -> list[str]:
     """Every metric some run has a value of: FID, IS, KID first, then in the order recorded."""
     seen: list[str] = []
@@ -170,7 +106,8 @@ def skipped_notes(runs: list[RunRecord], by_metric: bool = True) -> dict[str, st
     for run in runs:
         for event in run.skipped_metrics():
             for m in map(str, event.get("metrics") or []):
-                if m not in run.metrics:  # filled in since (gankit eval --log)
+                # not filled in since (gankit eval --log); a resumed run says it again: one run counts once
+                if m not in run.metrics and all(r is not run for r, _ in hits.get(m, [])):
                     hits.setdefault(m, []).append((run, event))
     lines: dict[tuple, list[str]] = {}
     for m, found in hits.items():
@@ -219,9 +156,12 @@ def provenance_conflict(runs: list[RunRecord], metric: str, names: list[str] | N
             seen.setdefault(key, {}).setdefault(text, []).append(name)
     for key, values in seen.items():
         if len(values) > 1:
-            parts = [f"{v} ({', '.join(n[:3])}{' ...' if len(n) > 3 else ''})" for v, n in values.items()]
-            return f"{metric}: not compared, its {key} differs between runs: " + " vs ".join(parts)
+            parts = [f"{v if len(v) <= 40 else v[:39] + '…'} ({', '.join(n[:3])}{' ...' if len(n) > 3 else ''})"
+                     for v, n in values.items()]
+            text = f"{metric}: not compared, its {key} differs between runs: " + " vs ".join(parts)
+            return text + (budget_note(runs, metric) if key in ("num_real", "num_fake") else "")
     return None
+
 
 
 # -- the per-run table ----------------------------------------------------------------------------------
@@ -291,29 +231,104 @@ def cell(value: Any) -> str:
 _cell = cell
 
 
-def table_rows(runs: list[RunRecord], metric: str | None) -> tuple[list[str], list[list[str]]]:
-    """The comparison as a header and string rows (shared by the text table and the report)."""
+@dataclass
+class RunTable:
+    """The per-run table: its header and rows, and the settings it shows and leaves out."""
+
+    header: list[str]
+    rows: list[list[str]]
+    settings: list[str]  # the settings shown, most telling first
+    hidden: list[str]  # settings that differ but are not shown (MAX_SETTINGS, or the width)
+    hidden_metrics: list[str] = field(default_factory=list)
+
+
+def _width(columns: list[list[str]]) -> int:
+    return sum(max(map(len, col)) for col in columns) + 2 * (len(columns) - 1)
+
+
+def run_table(runs: list[RunRecord], metric: str | None, width: int | None = TABLE_WIDTH,
+              max_settings: int = MAX_SETTINGS) -> RunTable:
+    """One row per run: id, recipe, status, the settings that explain the most differences, steps, metrics, img/s.
+
+    At most ``max_settings`` settings, most telling first (:func:`ranked_settings`;
+    ``name`` is the recipe column; arguments that come with a different
+    component are left to its name), each value cut to :data:`MAX_CELL`
+    characters; with ``width``, only as many settings and metrics as fit in
+    that many characters. The chosen metric has its final and best value,
+    the others their final value.
+    """
+    configs = [config_of(r) for r in runs]
     diff = differing_keys(runs)
+    # the recipe column names the recipe; a component's own arguments are said by its name (and counted below)
+    ranked = [k for k in ranked_settings(runs) if k != "name" and not _implied(k, configs, diff)]
+    hidden_implied = [k for k in ranked_settings(runs) if k != "name" and _implied(k, configs, diff)]
     metrics = metrics_present(runs, metric)
-    header = ["run", "recipe", "status", *diff, "steps"]
+    numbers = [summarize(r, metrics) for r in runs]
+
+    def column(title: str, cells: list[Any]) -> list[str]:
+        return [title, *(cell(c) for c in cells)]
+
+    fixed = [column("run", [r.id for r in runs]), column("recipe", [r.name for r in runs]),
+             column("status", [r.status for r in runs])]
+    steps = [column("steps", [n["steps"] for n in numbers])]
+    metric_cols: list[tuple[str, list[list[str]]]] = []
     for m in metrics:
-        header += [f"{m} final", f"{m} best"]
-    header.append("img/s")
-    rows = []
-    for run in runs:
-        config, numbers = config_of(run), summarize(run, metrics)
-        cells = [run.id, run.name, run.status, *(value_text(config[k]) if k in config else None for k in diff),
-                 numbers["steps"]]
-        for m in metrics:
-            cells += [numbers[f"{m} final"], numbers[f"{m} best"]]
-        cells.append(numbers["img_per_s"])
-        rows.append([cell(c) for c in cells])
-    return header, rows
+        title = titled(m, runs, shown_metric(runs, m))  # fid10k↓: its sample budget and direction
+        cols = [column(f"{title} final", [final_text(r, m) for r in runs])]
+        if m == metric:
+            cols.append(column(f"{title} best", [n[f"{m} best"] for n in numbers]))
+        metric_cols.append((m, cols))
+    rate = [column("img/s", [n["img_per_s"] for n in numbers])]
+    setting_cols = [(k, [k, *(short_value(c[k]) if k in c else "-" for c in configs)]) for k in ranked]
+
+    def total(settings, mets) -> int:
+        return _width(fixed + [c for _, c in settings] + steps + [c for _, cs in mets for c in cs] + rate)
+
+    shown_metrics = list(metric_cols)
+    while width and len(shown_metrics) > 1 and total(setting_cols[:1], shown_metrics) > width:
+        shown_metrics.pop()  # the chosen metric stays
+    shown: list[tuple[str, list[str]]] = []
+    for key, col in setting_cols:
+        if len(shown) >= max_settings or (width and total(shown + [(key, col)], shown_metrics) > width):
+            continue  # a narrower setting further down may still fit
+        shown.append((key, col))
+    columns = fixed + [c for _, c in shown] + steps + [c for _, cs in shown_metrics for c in cs] + rate
+    header = [c[0] for c in columns]
+    rows = [[c[i + 1] for c in columns] for i in range(len(runs))]
+    keys = [k for k, _ in shown]
+    return RunTable(header, rows, keys, [k for k in ranked if k not in keys] + hidden_implied,
+                    [m for m, _ in metric_cols if m not in dict(shown_metrics)])
+
+
+def table_rows(runs: list[RunRecord], metric: str | None) -> tuple[list[str], list[list[str]]]:
+    """The comparison as a header and string rows (the report's: no width limit)."""
+    t = run_table(runs, metric, width=None)
+    return t.header, t.rows
+
+
+def hidden_note(table: RunTable, width: int = TABLE_WIDTH) -> str | None:
+    """The line under the table naming what it leaves out, at most ``width`` characters."""
+    parts = []
+    if table.hidden:
+        n = len(table.hidden)
+        names, shown = "", 0
+        for k in table.hidden:
+            if len(names) + len(k) + 80 > width:
+                break
+            names += (", " if names else "") + k
+            shown += 1
+        more = f", ... ({n - shown} more)" if shown < n else ""
+        parts.append(f"{n} more setting{'s' if n != 1 else ''} differ: {names}{more}; gankit report RUNS lists them all")
+    if table.hidden_metrics:
+        parts.append(f"also recorded: {', '.join(table.hidden_metrics)} (--metric NAME lists one first)")
+    return "; ".join(parts) if parts else None
 
 
 def table_notes(runs: list[RunRecord], metric: str | None) -> list[str]:
     """Lines under the per-run table: provenance that differs, metrics skipped."""
-    notes = [c for m in metrics_present(runs, metric) if (c := provenance_conflict(runs, m))]
+    present = metrics_present(runs, metric)
+    notes = [c for m in present if (c := provenance_conflict(runs, m))]
+    notes += [n] if (n := interval_note(runs, present)) else []
     return notes + list(skipped_notes(runs, by_metric=False).values())
 
 

@@ -7,14 +7,14 @@ What is exported is what ``gankit sample`` computes (:class:`Exportable`):
 - ``images = model(z)``, or ``model(z, labels)`` for a class-conditional
   generator (labels int64 (N,)); z float32 (N, nz); images float32
   (N, C, H, W), nominally in [-1, 1]; any batch size N (a dynamic axis).
-- BatchNorm uses the batch's own statistics and never updates its running
-  ones, as the run's sample grids and ``gankit.generate`` do (sampling
-  mode; DCGAN and SNGAN generators train that way, and their running
-  statistics give other images). The layers are exported without running
-  statistics, which torch.export, TorchScript and ONNX (ReduceMean into
-  BatchNormalization) all keep exactly. So, as in ``gankit sample``, an
-  image depends a little on the other images of its batch: feed the same
-  batches for the same images. Every other layer is in eval mode.
+- BatchNorm works as in ``load_generator(RUN)``: the run's
+  ``sampling.batchnorm`` (:mod:`gankit.sampling.batchnorm`). ``running`` and
+  ``standing`` fold into fixed per-channel affine maps (the standing
+  statistics are the checkpoint's), so an image depends only on its z;
+  ``batch`` exports the layers without running statistics, which
+  torch.export, TorchScript and ONNX (ReduceMean into BatchNormalization)
+  all keep exactly: each batch then normalises with its own statistics, as
+  the tutorial's grids do. Every other layer is in eval mode.
 - A generator with noise inputs (StyleGAN2) uses its stored constant noise
   (``noise_mode='const'``): the file is a deterministic function of z.
   In TorchScript and ONNX its modulated convolutions run unfused (one shared
@@ -33,8 +33,9 @@ but StyleGAN2's unfused forms computes exactly what ``gankit sample`` does);
 more than ``tolerance`` (1e-5; times the largest |pixel| when that is above
 1, as an untrained StyleGAN2's can be) apart is an error naming the
 difference, and the file is not kept. The ``state_dict`` format holds the
-generator's weights and its recipe section, to rebuild it with gankit and
-its plugin (:func:`rebuild_generator`).
+generator's weights (standing statistics in BatchNorm's buffers), its
+sampling mode and its recipe section, to rebuild it with gankit and its
+plugin (:func:`rebuild_generator`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from torch import Tensor, nn
 from gankit.core.errors import GankitError
 from gankit.nn.conditional import cycle_labels, num_classes
 from gankit.sampling import fixed_noise, has_own_truncation, sampling_mode
+from gankit.sampling.batchnorm import check_mode, use_batch_statistics
 
 FORMATS = ("pt2", "torchscript", "onnx", "state_dict")
 SUFFIXES = {"pt2": ".pt2", "torchscript": ".torchscript.pt", "onnx": ".onnx", "state_dict": ".state_dict.pt"}
@@ -84,26 +86,17 @@ def _forward_kwargs(G: nn.Module, truncation: float | None) -> dict:
     return extra
 
 
-def _batch_statistics_only(G: nn.Module) -> None:
-    """BatchNorm layers without running statistics: they normalise with the batch's, and change nothing."""
-    for m in G.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.track_running_stats = False
-            m.running_mean = m.running_var = m.num_batches_tracked = None
-
-
 class Exportable(nn.Module):
     """``forward(z[, labels]) -> images``: the generator as ``gankit sample`` runs it, ready to trace.
 
-    A copy of G in eval mode, its BatchNorm layers on batch statistics (see
-    the module's docstring); G itself is not changed.
+    A copy of G in eval mode, its BatchNorm layers as G's (a generator from
+    ``load_generator`` is in its run's sampling mode); G itself is not changed.
     """
 
     def __init__(self, G: nn.Module, truncation: float | None = None, unfused: bool = False):
         super().__init__()
         self.extra = _forward_kwargs(G, truncation)
         self.G = copy.deepcopy(G).eval().requires_grad_(False)
-        _batch_statistics_only(self.G)
         self.conditional = num_classes(G) is not None
         # ``unfused``, for a StyleGAN2-like G (mapping, then a synthesis network that takes fused_modconv):
         # the modulated convolutions without their batch-sized grouped convolution
@@ -194,12 +187,24 @@ def _run_file(fmt: str, path: Path, inputs: tuple[Tensor, ...]) -> Tensor:
         raise ValueError(f"unknown export format {fmt!r}")
 
 
-def state_dict_file(G: nn.Module, recipe, ema: bool) -> dict:
-    """What the ``state_dict`` format saves: weights, and how to rebuild the network (plain values only)."""
+def batchnorm_mode(G: nn.Module, stated: str | None = None) -> str:
+    """The sampling mode G's BatchNorm layers are in: ``stated`` (its loader's), or read from the layers."""
+    if stated is not None:
+        return check_mode(stated, "batchnorm")
+    layers = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    return "batch" if layers and all(m.running_mean is None for m in layers) else "running"
+
+
+def state_dict_file(G: nn.Module, recipe, ema: bool, batchnorm: str | None = None) -> dict:
+    """What the ``state_dict`` format saves: weights, and how to rebuild the network (plain values only).
+
+    Version 2 adds ``batchnorm``, G's sampling mode (standing statistics are
+    the BatchNorm buffers it saves); version 1 files sampled on batch statistics.
+    """
     from gankit.core.version import __version__
 
     return {
-        "format": STATE_DICT_FORMAT, "version": 1, "gankit": __version__,
+        "format": STATE_DICT_FORMAT, "version": 2, "gankit": __version__, "batchnorm": batchnorm_mode(G, batchnorm),
         "generator": {"name": recipe.generator.name, **recipe.generator.args},  # the recipe's generator section
         "data": {"image_size": recipe.data.image_size, "channels": recipe.data.channels},  # passed when G takes them
         "nz": G.nz, "num_classes": num_classes(G), "ema": ema,
@@ -210,21 +215,29 @@ def state_dict_file(G: nn.Module, recipe, ema: bool) -> dict:
 def rebuild_generator(path_or_file, device: str | torch.device = "cpu") -> nn.Module:
     """The generator of a ``state_dict`` export, rebuilt through the registry (its plugin must be installed)."""
     from gankit.core.plugins import registry
-    from gankit.training.checkpoint import load_state
+    from gankit.rundir.checkpoint import load_state
 
     saved = path_or_file if isinstance(path_or_file, dict) else torch.load(path_or_file, weights_only=True)
     if not isinstance(saved, dict) or saved.get("format") != STATE_DICT_FORMAT:
         raise GankitError(f"'{path_or_file}' is not a gankit state_dict export (gankit export --format state_dict)")
     spec = dict(saved["generator"])
     G = registry("generators").build_from_recipe(spec.pop("name"), saved["data"], **spec)
+    mode = saved.get("batchnorm", "batch")  # version 1 files sampled on batch statistics
+    if mode == "batch" and saved.get("version", 1) >= 2:
+        use_batch_statistics(G)  # the file holds no running statistics: neither may the layers
     load_state(G, saved["state_dict"], "generator", str(path_or_file))
+    if mode == "batch":
+        use_batch_statistics(G)  # a version 1 file's running statistics are not used
     return G.to(device).eval().requires_grad_(False)
 
 
 def export_generator(G: nn.Module, fmt: str, out: str | os.PathLike, *, recipe=None, ema: bool = True,
-                     truncation: float | None = None, tolerance: float = TOLERANCE, seed: int = 0) -> ExportResult:
+                     truncation: float | None = None, tolerance: float = TOLERANCE, seed: int = 0,
+                     batchnorm: str | None = None) -> ExportResult:
     """Write G (on the CPU, float32) to ``out`` in ``fmt`` and check the file against G run eagerly.
 
+    G is exported as it samples (``load_generator``'s G is in its run's
+    sampling mode, ``batchnorm``, which the state_dict format records).
     ``recipe`` (the run's) is needed for ``state_dict``. The file is written
     in a temporary folder beside ``out`` and moved into place only once its
     output on ``CHECK_BATCH`` seeded latents is within ``tolerance`` of the
@@ -252,7 +265,7 @@ def export_generator(G: nn.Module, fmt: str, out: str | os.PathLike, *, recipe=N
     try:
         tmp = staging / out.name
         if fmt == "state_dict":
-            torch.save(state_dict_file(G, recipe, ema), tmp)
+            torch.save(state_dict_file(G, recipe, ema, batchnorm), tmp)
             got = eager_images(rebuild_generator(tmp), inputs[0], labels)
         else:
             _write(model, fmt, tmp, _inputs(G, 2, seed + 1))

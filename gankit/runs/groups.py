@@ -2,10 +2,12 @@
 
 Each group's number for a metric is the mean of its finished runs' final
 values (each run's last evaluation) with a 95% interval: Student t over the
-runs, or a seeded bootstrap (``--ci bootstrap``). Against a baseline group
+runs, or a seeded bootstrap (``--ci bootstrap``); a metric no run has a
+negative value of always gets the bootstrap, whose interval stays within the
+values (t's, for three runs, can reach far below 0). Against a baseline group
 each other group gets the difference of means, its interval and Welch's
 p-value, and a plain verdict. Values are pooled or compared only when they
-were measured alike (:data:`gankit.runs.record.MATCHING_PROVENANCE`); a
+were measured alike (:data:`gankit.rundir.record.MATCHING_PROVENANCE`); a
 metric whose provenance differs is left out, the difference named.
 """
 
@@ -14,9 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gankit.core.errors import GankitError, suggestion
-from gankit.runs.compare import cell, config_of, differing_keys, median_rate, provenance_conflict, value_text
-from gankit.runs.record import HIGHER_IS_BETTER, RunRecord
-from gankit.runs.stats import Difference, Interval, difference, mean_interval
+from gankit.rundir.record import RunRecord
+from gankit.runs.compare import cell, median_rate, provenance_conflict
+from gankit.runs.direction import higher_is_better, metric_rows, titled
+from gankit.runs.intervals import own_interval, shown_metric
+from gankit.runs.settings import config_of, differing_keys, value_text
+from gankit.runs.stats import Difference, Interval, difference, interval_method, mean_interval
 
 MAX_GROUP_METRICS = 3
 # Settings that never make two runs different groups: the replicate axis and bookkeeping.
@@ -42,6 +47,10 @@ class Group:
             counts[run.status] = counts.get(run.status, 0) + 1
         return ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: kv[0] != "finished"))
 
+    def only(self, keep) -> "Group":
+        """The group with only the runs ``keep(run)`` accepts (same label)."""
+        return Group(self.label, self.values, [r for r in self.runs if keep(r)])
+
     def median_run(self, metric: str | None) -> RunRecord | None:
         """The run whose final ``metric`` is the median of the group's (the lower one of an even count)."""
         pool = self.finished or self.runs
@@ -49,6 +58,12 @@ class Group:
         if scored:
             return pool[scored[(len(scored) - 1) // 2][1]]
         return pool[0] if pool else None
+
+
+def loss_kind(run: RunRecord) -> str:
+    """The kind of a run's losses, which decides whether two runs' loss values share an axis: its ``loss.name``."""
+    loss = run.recipe.get("loss")
+    return str(loss.get("name", "?")) if isinstance(loss, dict) else "?"
 
 
 def setting_value(run: RunRecord, key: str) -> str | None:
@@ -123,26 +138,41 @@ def _steps_text(runs: list[RunRecord]) -> str:
     return str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
 
 
-def summary(group: Group, metric: str, method: str, seed: int) -> tuple[Interval, float | None, float | None]:
+def metric_method(groups: list[Group], metric: str, method: str) -> str:
+    """The interval for ``metric``'s group means: the bootstrap when no run's value is negative, else ``method``."""
+    return interval_method([v for g in groups for v in g.values_of(metric)], method)
+
+
+def _higher(groups: list[Group], metric: str) -> bool:
+    return higher_is_better(metric, metric_rows([r for g in groups for r in g.runs], metric))
+
+
+def summary(group: Group, metric: str, method: str, seed: int,
+            higher: bool | None = None) -> tuple[Interval, float | None, float | None]:
+    """The group's mean of ``metric`` with its interval (``method`` as chosen), and its best and worst value."""
     values = group.values_of(metric)
-    interval = mean_interval(values, method, seed)
+    interval = own_interval(group.finished, metric) or mean_interval(values, method, seed)
     if not values:
         return interval, None, None
-    higher = metric.lower() in HIGHER_IS_BETTER
+    higher = higher_is_better(metric, metric_rows(group.runs, metric)) if higher is None else higher
     return interval, (max(values) if higher else min(values)), (min(values) if higher else max(values))
 
 
 def group_table(groups: list[Group], metrics: list[str], method: str = "t",
                 seed: int = 0) -> tuple[list[str], list[list[str]]]:
+    """One row per group; per metric (``fid↓``: lower is better) the mean, its 95% CI, the best and worst run."""
     header = ["group", "n", "status", "steps"]
+    runs = [r for g in groups for r in g.finished]
     for m in metrics:
-        header += [f"{m} mean", f"{m} 95% CI", f"{m} best", f"{m} worst"]
+        name = titled(m, runs, shown_metric(runs, m))  # fid10k↓: its sample budget and direction
+        header += [f"{name} mean", f"{name} 95% CI", f"{name} best", f"{name} worst"]
     header.append("img/s")
+    methods = {m: metric_method(groups, m, method) for m in metrics}
     rows = []
     for g in groups:
         cells = [g.label, str(len(g.finished)), g.status_text(), _steps_text(g.finished or g.runs)]
         for m in metrics:
-            interval, best, worst = summary(g, m, method, seed)
+            interval, best, worst = summary(g, m, methods[m], seed, _higher(groups, m))
             mean = cell(interval.mean) if interval.n else "-"
             if interval.n and interval.n < len(g.finished):
                 mean += f" (n={interval.n})"
@@ -181,7 +211,7 @@ def find_baseline(groups: list[Group], spec: str, keys: list[str]) -> Group:
     return hits[0]
 
 
-def verdict(metric: str, base: Interval, other: Interval, diff: Difference) -> str:
+def verdict(metric: str, base: Interval, other: Interval, diff: Difference, higher: bool | None = None) -> str:
     n = f"n={base.n}" if base.n == other.n else f"n={base.n} vs {other.n}"
     if diff.low is None:
         return f"no interval at {n}: not distinguishable"
@@ -190,34 +220,54 @@ def verdict(metric: str, base: Interval, other: Interval, diff: Difference) -> s
             return f"intervals overlap: not distinguishable at {n}"
         p = f", p={diff.p:.2g}" if diff.p is not None else ""
         return f"intervals overlap; the difference's interval excludes 0{p}: weak evidence at {n}"
-    better = (diff.diff > 0) == (metric.lower() in HIGHER_IS_BETTER)
+    better = (diff.diff > 0) == (higher_is_better(metric) if higher is None else higher)
     return f"{'better' if better else 'worse'} than the baseline (intervals apart at {n})"
 
 
 def baseline_table(groups: list[Group], base: Group, metrics: list[str], method: str = "t",
                    seed: int = 0) -> tuple[list[str], list[list[str]]]:
+    """Each other group against ``base``: per metric (``fid↓``) the difference of means, its CI, Welch's p, a verdict.
+
+    The verdict's intervals are the group table's (the bootstrap for a
+    metric without negative values); the difference's is Welch's t or ``method``.
+    """
     header = ["group", "metric", "difference", "95% CI", "Welch p", "verdict"]
+    runs = [r for g in groups for r in g.runs]
     rows = []
     for g in groups:
         if g is base:
             continue
         for m in metrics:
             a, b = base.values_of(m), g.values_of(m)
+            name = titled(m, runs)
             if not a or not b:
-                rows.append([g.label, m, "-", "-", "-", "no values to compare"])
+                rows.append([g.label, name, "-", "-", "-", "no values to compare"])
                 continue
             d = difference(a, b, method, seed)
-            rows.append([g.label, m, f"{d.diff:+.4g}", _interval_text(d.low, d.high),
-                         "-" if d.p is None else f"{d.p:.3g}",
-                         verdict(m, mean_interval(a, method, seed), mean_interval(b, method, seed), d)])
+            own = metric_method(groups, m, method)
+            higher = _higher(groups, m)
+            ia, ib = summary(base, m, own, seed, higher)[0], summary(g, m, own, seed, higher)[0]
+            if d.low is None and ia.low is not None and ib.low is not None:  # one run each, own intervals
+                said = verdict(m, ia, ib, Difference(d.diff, d.diff, d.diff, None, None), higher)
+                said = said.replace("intervals", "one run each: bootstrap intervals", 1) if "intervals" in said \
+                    else said
+            else:
+                said = verdict(m, mean_interval(a, own, seed), mean_interval(b, own, seed), d, higher)
+            rows.append([g.label, name, f"{d.diff:+.4g}", _interval_text(d.low, d.high),
+                         "-" if d.p is None else f"{d.p:.3g}", said])
     return header, rows
 
 
-def describe(groups: list[Group], keys: list[str], method: str) -> str:
+def describe(groups: list[Group], keys: list[str], method: str, metrics: list[str] | None = None) -> str:
     n = sum(len(g.runs) for g in groups)
-    ci = "seeded bootstrap of the mean" if method == "bootstrap" else "Student t over the runs"
+    ci = "seeded bootstrap of the mean" if method == "bootstrap" else \
+        "Student t over the runs (a seeded bootstrap for metrics without negative values)"
+    single = [g.label for g in groups if any(own_interval(g.finished, m) for m in metrics or [])]
+    if single:  # one seed: the run's own interval is all there is
+        ci += ("; a group of one run shows that run's own 95% bootstrap interval over its real and generated "
+               f"features instead ({', '.join(single[:3])}{' ...' if len(single) > 3 else ''})")
     return (f"{n} runs in {len(groups)} groups by {', '.join(keys)}; each finished run's final value (its last "
-            f"evaluation); 95% CI: {ci}")
+            f"evaluation); 95% CI: {ci}; ↓ lower is better, ↑ higher")
 
 
 @dataclass

@@ -4,7 +4,9 @@
     images = gankit.generate(G, 16, seed=0)
 
 ``gankit sample``, ``gankit eval`` and ``gankit export`` load their generator
-here, so all of them see the same network.
+here, so all of them see the same network, in the same sampling mode: the
+run's ``sampling.batchnorm`` (:mod:`gankit.sampling.batchnorm`), so that
+``G(z)`` is what the run's grids, ``gankit.generate`` and every export give.
 """
 
 from __future__ import annotations
@@ -29,14 +31,18 @@ class LoadedGenerator:
     checkpoint: dict[str, Any]
     path: Path  # the checkpoint file
     ema: bool  # whether G holds the EMA weights
+    batchnorm: str = "running"  # G's BatchNorm sampling mode (gankit.sampling.MODES)
+    # where standing statistics came from: "checkpoint", "estimated" (on this load), or None (not used)
+    standing: str | None = None
 
 
 def load_checkpoint_generator(run_or_checkpoint: str | Path, *, ema: bool = True,
-                              device: str | torch.device = "cpu") -> LoadedGenerator:
+                              device: str | torch.device = "cpu", batchnorm: str | None = None) -> LoadedGenerator:
     """:func:`load_generator` with the recipe and checkpoint it read."""
-    from gankit.training.checkpoint import find_checkpoint, load_checkpoint, load_state
-    from gankit.training.parts import build_generator, resolve_device
-    from gankit.training.resume import stored_recipe
+    from gankit.recipe.build import build_generator, resolve_device
+    from gankit.rundir.checkpoint import find_checkpoint, load_checkpoint, load_state
+    from gankit.rundir.layout import stored_recipe
+    from gankit.sampling.batchnorm import check_mode
 
     path = find_checkpoint(run_or_checkpoint)
     ckpt = load_checkpoint(path)
@@ -48,12 +54,31 @@ def load_checkpoint_generator(run_or_checkpoint: str | Path, *, ema: bool = True
         raise CheckpointError(f"checkpoint '{path}' has a malformed EMA state (no 'generator')")
     # The EMA generator, when the run kept one, is what the run's own samples and evaluations used.
     load_state(G, averaged["generator"] if averaged else ckpt["generator"], "generator", str(path))
-    G.eval().requires_grad_(False)
-    return LoadedGenerator(G, recipe, ckpt, path, averaged is not None)
+    mode = check_mode(batchnorm, "batchnorm") if batchnorm is not None else recipe.sampling.batchnorm
+    loaded = LoadedGenerator(G, recipe, ckpt, path, averaged is not None, mode)
+    _prepare(loaded)
+    return loaded
+
+
+def _prepare(loaded: LoadedGenerator) -> None:
+    """The loaded G in its sampling mode; standing statistics from the checkpoint when it holds G's own."""
+    from gankit.sampling.batchnorm import has_batchnorm, prepare_for_sampling
+
+    G, s = loaded.G, loaded.recipe.sampling
+    stored = loaded.checkpoint.get("sampling") or {}
+    standing = None
+    if loaded.batchnorm == "standing" and has_batchnorm(G):
+        # The checkpoint's statistics are of the generator it sampled with (EMA or raw), at its step.
+        fits = (stored.get("standing") is not None and stored.get("generator") == ("ema" if loaded.ema else "raw")
+                and stored.get("step") == loaded.checkpoint.get("step"))
+        standing = stored["standing"] if fits else None
+        loaded.standing = "checkpoint" if fits else "estimated"
+    prepare_for_sampling(G, loaded.batchnorm, standing, batches=s.standing_batches, batch_size=s.standing_batch_size,
+                         seed=loaded.recipe.seed)
 
 
 def load_generator(run_or_checkpoint: str | Path, *, ema: bool = True,
-                   device: str | torch.device = "cpu") -> nn.Module:
+                   device: str | torch.device = "cpu", batchnorm: str | None = None) -> nn.Module:
     """The generator of a run directory (its ``checkpoints/last.pt``) or of a checkpoint file.
 
     - The run's plugins are loaded first, ``.py`` files from the run's own
@@ -62,9 +87,15 @@ def load_generator(run_or_checkpoint: str | Path, *, ema: bool = True,
       samples and evaluations used); ``ema=False`` the raw generator's.
     - ``device``: "cpu" (default), "cuda", "auto", or a torch.device.
 
-    G comes back in eval mode without gradients. :func:`gankit.generate` and
-    ``gankit sample`` switch its BatchNorm layers to batch statistics while
-    they sample (as the tutorial's grids and the run's own samples do); call
-    ``G(z)`` yourself and BatchNorm uses its running statistics instead.
+    - ``batchnorm``: how BatchNorm layers normalise (running, standing,
+      batch); default: the run's ``sampling.batchnorm``, what its grids,
+      evaluations and ``gankit sample`` used.
+
+    G comes back in eval mode without gradients, ready to sample: ``G(z)``,
+    :func:`gankit.generate` and ``gankit export``'s files give the same
+    images. Standing statistics come from the checkpoint (the final one,
+    and any of a step that sampled, holds its own), or are estimated once
+    here for a checkpoint without them (a step that did not sample, an
+    older run, or ``ema=False`` on a run with an EMA).
     """
-    return load_checkpoint_generator(run_or_checkpoint, ema=ema, device=device).G
+    return load_checkpoint_generator(run_or_checkpoint, ema=ema, device=device, batchnorm=batchnorm).G

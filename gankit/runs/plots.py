@@ -1,26 +1,39 @@
 """The plots of ``gankit compare`` and ``gankit report``, and the side-by-side sample grids.
 
-Per-run curves are labelled by the settings that differ between the runs
-(``loss.name=hinge``), not by run ids; a group's curve is the mean over its
-finished runs at each step with a band: the 95% Student t interval over the
-runs that reached that step.
+A figure is a grid of panels: one row per metric (its direction in the
+title, ``fid↓``), then a row for loss_d and one for loss_g. A metric's runs share a panel only
+when they were measured alike (:data:`~gankit.rundir.record.MATCHING_PROVENANCE`:
+SWD at 16 and at 32 pixels are two panels); losses share one only when they
+are of one kind (the recipe's ``loss.name``: BCE and hinge values are on
+different scales). Per-run curves are named by the run's short id and the
+setting that tells it apart (:func:`~gankit.runs.settings.legend_labels`); a
+group's curve is the mean over its finished runs at each step with a 95%
+band, which for a quantity that cannot be negative is a bootstrap (it stays
+within the values) and otherwise Student t.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
 import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from gankit.runs.compare import curve, labels
-from gankit.runs.groups import Group
-from gankit.runs.record import RunRecord
-from gankit.runs.stats import LEVEL, t_quantile
+from gankit.runs.compare import curve, metrics_present, provenance_of
+from gankit.runs.direction import titled
+from gankit.runs.groups import Group, loss_kind
+from gankit.rundir.record import MATCHING_PROVENANCE, RunRecord, number
+from gankit.runs.settings import legend_labels
+from gankit.runs.stats import mean_interval
 
 MAX_LEGEND = 12
+MAX_PLOT_METRICS = 3  # rows of metric panels in a per-run figure
+MAX_COLUMNS = 4
+BAND_RESAMPLES = 2000  # a band's bootstrap at each step: 2,000 resamples keep a long curve quick
 
 
 def _plt():
@@ -47,9 +60,84 @@ def save(fig, out: Path | None, dpi: int = 100) -> bytes | Path:
     return out
 
 
-def _panels(metric: str | None) -> list[tuple[str, str, str | None]]:
-    return ([(f"{metric} (eval)", "value", metric)] if metric else []) + [
-        ("loss_d", "loss_d", None), ("loss_g", "loss_g", None)]
+@dataclass
+class Panel:
+    """One axis: a title, and which runs (by index) or groups it draws, each with its (steps, values)."""
+
+    title: str
+    what: str  # said when nothing is drawn ("no swd values")
+    lines: list[tuple[int, list[int], list[float]]] = field(default_factory=list)  # (run or group index, x, y)
+    kind: str | None = None  # a loss panel's kind of loss (loss.name); None: every kind, or a metric
+
+
+# -- which runs share a panel ------------------------------------------------------------------------------
+def _provenance_text(prov: dict, differing: list[str]) -> str:
+    parts = []
+    for key in differing:
+        value = prov.get(key)
+        if isinstance(value, dict):  # a reference set: its name and size say enough
+            value = value.get("name") or value.get("dataset") or json.dumps(value, sort_keys=True, default=str)
+        text = str(value)
+        parts.append(f"{key}={text if len(text) <= 24 else text[:23] + '…'}")
+    return ", ".join(parts)
+
+
+def metric_panels(runs: list[RunRecord], metric: str) -> list[Panel]:
+    """``metric`` against step, one panel per set of runs measured alike (their eval rows' provenance)."""
+    sets: dict[str, tuple[dict, dict[int, dict[int, float]]]] = {}
+    for i, run in enumerate(runs):
+        for row in run.digest().evals.get(metric, []):
+            value, step = number(row.get("value")), row.get("step")
+            if value is None or not isinstance(step, int):
+                continue
+            prov = provenance_of(row)
+            key = json.dumps(prov, sort_keys=True, default=str)
+            sets.setdefault(key, (prov, {}))[1].setdefault(i, {})[step] = value  # the last logged of a step
+    name = titled(metric, runs)
+    if not sets:
+        return [Panel(f"{name} (eval)", metric)]
+    provs = [prov for prov, _ in sets.values()]
+    # the keys whose (shortened) values tell the panels apart: a reference set that differs only in its
+    # transform reads the same ("digits") and says nothing the resolution does not
+    differing = [k for k in MATCHING_PROVENANCE if len({_provenance_text(p, [k]) for p in provs}) > 1]
+    panels = []
+    for prov, by_run in sets.values():
+        title = f"{name} (eval)" if len(sets) == 1 else f"{name}: {_provenance_text(prov, differing)}"
+        lines = [(i, sorted(at), [at[s] for s in sorted(at)]) for i, at in sorted(by_run.items())]
+        panels.append(Panel(title, metric, lines))
+    return panels
+
+
+def loss_panels(runs: list[RunRecord], keys: tuple[str, ...] = ("loss_d", "loss_g"),
+                titles: dict[str, str] | None = None) -> list[Panel]:
+    """loss_d and loss_g (or other ``keys`` a loss makes), a panel per kind of loss (``loss.name``) the runs used."""
+    kinds: dict[str, list[int]] = {}
+    for i, run in enumerate(runs):
+        kinds.setdefault(loss_kind(run), []).append(i)
+    panels = []
+    for key in keys:
+        name = (titles or {}).get(key, key)
+        for kind, members in kinds.items():
+            title = name if len(kinds) == 1 else f"{name} ({kind})"
+            panels.append(Panel(title, key, [(i, *curve(runs[i], key)) for i in members], kind))
+    return panels
+
+
+# -- drawing ------------------------------------------------------------------------------------------------
+def _figure(rows: list[list[Panel]], height: float):
+    """A figure of panel rows (each row as wide as it needs, at most MAX_COLUMNS a line), and its axes."""
+    plt = _plt()
+    lines = [row[i:i + MAX_COLUMNS] for row in rows for i in range(0, len(row), MAX_COLUMNS)]
+    ncols = max(len(line) for line in lines)
+    fig, axes = plt.subplots(len(lines), ncols, figsize=(4.6 * ncols, height * len(lines)), squeeze=False)
+    placed = []
+    for r, line in enumerate(lines):
+        for c in range(ncols):
+            if c < len(line):
+                placed.append((axes[r][c], line[c]))
+            else:
+                axes[r][c].set_visible(False)
+    return fig, placed
 
 
 def _legend(fig, axes) -> int:
@@ -67,66 +155,78 @@ def _legend(fig, axes) -> int:
     # Characters across the figure at the legend's font ("small": ~8 pt, a character ~0.55 em), less a
     # line sample and padding (~6 characters) per entry: long labels take a column each, not the margin.
     fits = int(fig.get_figwidth() * 72 / (8 * 0.55))
-    ncol = max(1, min(3, len(names), fits // (max(map(len, names)) + 6)))
+    ncol = max(1, min(4, len(names), fits // (max(map(len, names)) + 6)))
     fig.legend(handles, names, loc="lower center", ncol=ncol, fontsize="small")
     return math.ceil(len(names) / ncol)
 
 
 def _finish(fig, axes) -> None:
     rows = _legend(fig, axes)
-    fig.tight_layout(rect=(0, min(0.06 * rows + 0.04, 0.4) if rows else 0, 1, 1))
-
-
-def plot_runs(runs: list[RunRecord], metric: str | None, out: Path | None) -> bytes | Path:
-    """``metric``, loss_d and loss_g against step, one line per run, named by its differing settings."""
-    plt = _plt()
-    panels = _panels(metric)
-    names = labels(runs)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8 + 0.25 * min(len(runs), MAX_LEGEND) / 3),
-                             squeeze=False)
-    for ax, (title, key, m) in zip(axes[0], panels):
-        drawn = False
-        for i, (run, name) in enumerate(zip(runs, names)):
-            steps, values = curve(run, key, m)
-            if steps:  # one colour per run in every panel, also when a panel lacks some runs
-                ax.plot(steps, values, marker="o" if len(steps) < 20 else None, markersize=3, label=name,
-                        color=f"C{i % 10}", linewidth=1.2 if len(runs) < 20 else 0.6)
-                drawn = True
-        _decorate(ax, title, drawn, m or key)
-    _finish(fig, axes[0])
-    return save(fig, out)
+    inches = fig.get_figheight()
+    legend = (0.22 * rows + 0.15) / inches if rows else 0  # ~0.22 inch a legend line
+    fig.tight_layout(rect=(0, min(legend, 0.4), 1, 1))
 
 
 def _decorate(ax, title: str, drawn: bool, what: str) -> None:
     if not drawn:
         ax.text(0.5, 0.5, f"no {what} values", ha="center", va="center", transform=ax.transAxes, color="grey")
-    ax.set_title(title)
+    ax.set_title(title, fontsize="medium")
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
 
 
-def group_curve(group: Group, key: str, metric: str | None = None):
-    """(steps, mean, low, high) over the group's finished runs (the band NaN where fewer than 2 reached a step)."""
+def run_panels(runs: list[RunRecord], metric: str | None) -> list[list[Panel]]:
+    """The per-run figure's rows: the metrics (``metric`` first), then loss_d and loss_g, a panel per kind."""
+    metrics = metrics_present(runs, metric)[:MAX_PLOT_METRICS] if metric else []
+    return [metric_panels(runs, m) for m in metrics] + [loss_panels(runs, (key,)) for key in ("loss_d", "loss_g")]
+
+
+def plot_runs(runs: list[RunRecord], metric: str | None, out: Path | None) -> bytes | Path:
+    """Metrics and losses against step, one line per run (one colour throughout), comparable runs per panel."""
+    names = legend_labels(runs)
+    fig, placed = _figure(run_panels(runs, metric), 3.6)
+    for ax, panel in placed:
+        for i, steps, values in panel.lines:
+            if steps:
+                ax.plot(steps, values, marker="o" if len(steps) < 20 else None, markersize=3, label=names[i],
+                        color=f"C{i % 10}", linewidth=1.2 if len(runs) < 20 else 0.6)
+        last = max((max(steps) for _, steps, _ in panel.lines if steps), default=0)
+        if last and max(len(steps) for _, steps, _ in panel.lines) < 4:
+            ax.set_xlim(0, last * 1.08)  # a metric measured once or twice: the step axis from 0, not zoomed in
+        _decorate(ax, panel.title, any(steps for _, steps, _ in panel.lines), panel.what)
+    _finish(fig, [ax for ax, _ in placed])
+    return save(fig, out)
+
+
+def group_curve(group: Group, key: str, metric: str | None = None, nonnegative: bool | None = None, seed: int = 0):
+    """(steps, mean, low, high) over the group's finished runs (the band NaN where fewer than 2 reached a step).
+
+    ``nonnegative`` (default: every value of the curve is >= 0): a bootstrap
+    band, which stays within the values, instead of Student t's, which for a
+    few runs can reach far below 0.
+    """
     by_step: dict[int, list[float]] = {}
     for run in group.finished:
         for s, v in zip(*curve(run, key, metric)):
             by_step.setdefault(s, []).append(v)
+    if nonnegative is None:
+        nonnegative = all(v >= 0 for values in by_step.values() for v in values)
+    method = "bootstrap" if nonnegative else "t"
     steps = sorted(by_step)
     mean, low, high = [], [], []
     for s in steps:
-        x = np.asarray(by_step[s])
-        m = float(x.mean())
-        half = t_quantile(0.5 + LEVEL / 2, len(x) - 1) * float(x.std(ddof=1)) / math.sqrt(len(x)) if len(x) > 1 \
-            else math.nan
-        mean.append(m)
-        low.append(m - half)
-        high.append(m + half)
+        interval = mean_interval(by_step[s], method, seed, resamples=BAND_RESAMPLES)
+        mean.append(interval.mean)
+        low.append(math.nan if interval.low is None else interval.low)
+        high.append(math.nan if interval.high is None else interval.high)
     return steps, mean, low, high
 
 
-def draw_groups(ax, groups: list[Group], key: str, metric: str | None) -> bool:
+def draw_groups(ax, groups: list[Group], key: str, metric: str | None, indices: list[int] | None = None) -> bool:
+    """Each group's mean curve and band in ``ax`` (``indices``: each group's colour, by default its position)."""
     drawn = False
-    for i, g in enumerate(groups):
+    indices = indices or list(range(len(groups)))
+    for i, g in zip(indices, groups):
         steps, mean, low, high = group_curve(g, key, metric)
         if not steps:
             continue
@@ -143,15 +243,37 @@ def draw_groups(ax, groups: list[Group], key: str, metric: str | None) -> bool:
     return drawn
 
 
+def group_panels(groups: list[Group], metric: str | None) -> list[list[Panel]]:
+    """The grouped figure's rows: ``metric`` (pooled only where measured alike), then losses by kind."""
+    rows = []
+    if metric:
+        rows.append([Panel(f"{titled(metric, [r for g in groups for r in g.runs])} (eval) — mean, 95% band", metric,
+                           [(i, [], []) for i in range(len(groups))])])
+    kinds: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        for kind in dict.fromkeys(loss_kind(r) for r in (g.finished or g.runs)):
+            kinds.setdefault(kind, []).append(i)
+    losses = []
+    for key in ("loss_d", "loss_g"):
+        for kind, members in kinds.items():
+            title = key if len(kinds) == 1 else f"{key} ({kind})"
+            losses.append(Panel(f"{title} — mean, 95% band", key, [(i, [], []) for i in members],
+                                kind if len(kinds) > 1 else None))
+    return rows + [[p for p in losses if p.what == key] for key in ("loss_d", "loss_g")]
+
+
 def plot_groups(groups: list[Group], metric: str | None, out: Path | None) -> bytes | Path:
-    """Each group's mean curve with its 95% band: ``metric``, loss_d and loss_g against step."""
-    plt = _plt()
-    panels = _panels(metric)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
-    for ax, (title, key, m) in zip(axes[0], panels):
-        drawn = draw_groups(ax, groups, key, m)
-        _decorate(ax, title + " — mean, 95% band", drawn, m or key)
-    _finish(fig, axes[0])
+    """Each group's mean curve with its 95% band: ``metric``, then loss_d and loss_g, a panel per loss kind."""
+    fig, placed = _figure(group_panels(groups, metric), 4.0)
+    for ax, panel in placed:
+        indices = [i for i, _, _ in panel.lines]
+        members = [groups[i] for i in indices]
+        if panel.kind is not None:  # a group that mixes kinds of loss draws each kind's runs in its panel
+            members = [g.only(lambda r, kind=panel.kind: loss_kind(r) == kind) for g in members]
+        loss = panel.what in ("loss_d", "loss_g")
+        drawn = draw_groups(ax, members, panel.what if loss else "value", None if loss else metric, indices)
+        _decorate(ax, panel.title, drawn, panel.what)
+    _finish(fig, [ax for ax, _ in placed])
     return save(fig, out)
 
 

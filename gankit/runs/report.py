@@ -21,7 +21,9 @@ from typing import Any
 import yaml
 
 from gankit.runs.compare import curve
-from gankit.runs.record import ROW_KEYS, RunRecord, fill_in
+from gankit.rundir.metrics import ROW_KEYS
+from gankit.rundir.record import RunRecord, fill_in
+from gankit.runs.tutorial_plots import LOSSES, PROGRESS, REAL_VS_FAKE
 
 # At most this many sample grids are embedded, evenly spaced, always the last one.
 MAX_GRIDS = 12
@@ -45,6 +47,7 @@ td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-al
 .prov { font-family: monospace; font-size: 0.85em; }
 .plots, .grids { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; } figcaption { text-align: center; font-size: 0.85em; color: #555; }
+.tutorial img { max-width: 560px; } .tutorial { display: flex; flex-wrap: wrap; gap: 12px; }
 .plots img { width: 360px; height: 250px; } .grids img { width: 180px; height: 180px; image-rendering: pixelated; }
 pre { background: #f6f6f6; padding: 8px; font-size: 0.85em; overflow-x: auto; }
 .skipped { background: #fff6d6; border: 1px solid #d9b100; padding: 6px; }
@@ -73,8 +76,9 @@ window.addEventListener('load', function () {
 """
 
 
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def data_uri(png: bytes, name: str = ".png") -> str:
+    kind = "gif" if name.endswith(".gif") else "png"
+    return f"data:image/{kind};base64," + base64.b64encode(png).decode("ascii")
 
 
 def _e(value: Any) -> str:
@@ -159,14 +163,14 @@ def metrics_table(run: RunRecord) -> str:
     last = {name: run.final_row(name) for name in run.metrics}
     if not last:
         return (skipped_html(run) or "") + f"<p>{_e(no_evaluation(run))}</p>"
+    from gankit.eval.rows import shown_name, value_text
+
     out = [skipped_html(run),
-           "<table><tr><th>metric</th><th>final</th><th>step</th><th>best</th><th>provenance</th></tr>"]
+           "<table><tr><th>metric</th><th>final [95% interval]</th><th>step</th><th>best</th><th>provenance</th></tr>"]
     for name, row in sorted(last.items()):
         best = run.best(name)
-        value, std = row.get("value"), row.get("std")
-        shown = f"{value:.4g}" if isinstance(value, (int, float)) else "-"
-        if isinstance(std, (int, float)):
-            shown += f" ± {std:.3g}"
+        shown = value_text(row) if isinstance(row.get("value"), (int, float)) else "-"
+        name = shown_name(row)
         prov = "<br>".join(f"{_e(k)}: {_e(_text(v))}" for k, v in row.items() if k not in ROW_KEYS) or "-"
         out.append(f"<tr><td>{_e(name)}</td><td>{_e(shown)}</td><td>{_e(row.get('step', '-'))}</td>"
                    f"<td>{_e('-' if best is None else f'{best:.4g}')}</td><td class='prov'>{prov}</td></tr>")
@@ -211,11 +215,24 @@ def render(run: RunRecord) -> str:
                      f"<figcaption>step {step}</figcaption></figure>")
     if not grids:
         parts.append("<p>No sample grids in this run.</p>")
-    parts += ["</div><h2>Events</h2>", events_table(run),
+    parts += ["</div>", tutorial_html(run.path), "<h2>Events</h2>", events_table(run),
               "<h2>Resolved recipe</h2>",
               f"<pre>{_e(yaml.safe_dump(run.recipe, sort_keys=False, width=100))}</pre>",
               "</body></html>"]
     return "\n".join(parts)
+
+
+def tutorial_html(run_dir: Path) -> str:
+    """The tutorial's plots the run directory holds (the loss plot, the grid's progression, real beside fake)."""
+    shown = [(name, title) for name, title in ((LOSSES, "Generator and Discriminator loss"),
+                                               (PROGRESS, "The fixed-noise grid through training"),
+                                               (REAL_VS_FAKE, "Real images beside the last fake grid"))
+             if (run_dir / name).is_file()]
+    if not shown:
+        return ""
+    figures = [f"<figure><img class='tutorial' alt='{_e(title)}' src='{data_uri((run_dir / name).read_bytes(), name)}'>"
+               f"<figcaption>{_e(title)} ({_e(name)})</figcaption></figure>" for name, title in shown]
+    return "<h2>The tutorial's plots</h2><div class='tutorial' id='tutorial'>" + "".join(figures) + "</div>"
 
 
 def head(title: str) -> str:

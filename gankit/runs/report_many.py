@@ -1,8 +1,10 @@
 """One self-contained HTML page over several runs, or over the groups of a sweep.
 
-Several runs: the per-run table (status, the settings that differ, steps,
-final and best metrics), the config diff, the curves overlaid (each run named
-by its settings), the last sample grids side by side, and each run's metrics
+Several runs: the per-run table (status, the settings that tell the most
+runs apart, steps, metrics with their direction), the config diff (every
+setting that differs), the curves overlaid (each run named by its short id
+and the setting that tells it apart; a metric's runs together only where
+measured alike, losses only where of one kind), the last sample grids side by side, and each run's metrics
 with their provenance (and the metrics it skipped, with the command that
 fills them in).
 
@@ -18,9 +20,10 @@ from __future__ import annotations
 import time
 
 from gankit.runs import plots
-from gankit.runs.compare import config_of, curve, differing_keys, labels, table_rows, value_text
+from gankit.runs.compare import table_rows
+from gankit.runs.settings import config_of, differing_keys, labels, legend_labels, value_text
 from gankit.runs.groups import Comparison, baseline_table, describe, group_table, median_grids
-from gankit.runs.record import RunRecord
+from gankit.rundir.record import RunRecord
 from gankit.runs.report import CURVES, LABELS, _e, figure, head, line_plot, metrics_table
 
 MAX_RUN_SECTIONS = 50  # per-run metrics sections; a page over thousands of runs stays readable
@@ -45,18 +48,19 @@ def config_diff(runs: list[RunRecord], names: list[str]) -> str:
 
 
 def overlaid_curves(runs: list[RunRecord], names: list[str], metrics: list[str]) -> list[str]:
-    """One small figure per curve, every run in it, the same colour per run throughout."""
+    """One small figure per curve, every run in it that it may be drawn with, the same colour per run throughout.
+
+    Losses of different kinds (loss.name) and a metric measured differently
+    (its provenance) get a figure each (:mod:`gankit.runs.plots`).
+    """
     figures = []
-    panels = [(title, [(LABELS.get(k, k), k, None) for k in keys]) for title, keys in CURVES[:2]] + \
-             [(f"{m} (eval)", [(m, "value", m)]) for m in metrics]
-    for title, keys in panels:
-        for label, key, metric in keys:
-            lines = [(name, *curve(run, key, metric), COLOURS[i % 10])
-                     for i, (run, name) in enumerate(zip(runs, names))]
-            lines = [line for line in lines if line[1]]
-            if lines:
-                shown = label if len(keys) == 1 else f"{title}: {label}"
-                figures.append(figure(line_plot(shown, lines, legend=len(runs) <= 8), "curve", shown))
+    panels = plots.loss_panels(runs, CURVES[0][1] + CURVES[1][1], LABELS)  # losses, D(x) and D(G(z))
+    for m in metrics:
+        panels += plots.metric_panels(runs, m)
+    for panel in panels:
+        lines = [(names[i], steps, values, COLOURS[i % 10]) for i, steps, values in panel.lines if steps]
+        if lines:
+            figures.append(figure(line_plot(panel.title, lines, legend=len(runs) <= 8), "curve", panel.title))
     return figures
 
 
@@ -87,9 +91,9 @@ def runs_sections(runs: list[RunRecord], names: list[str], metric: str | None) -
 
 
 def render_runs(c: Comparison) -> str:
-    """The page over several runs, each named by the settings that differ."""
+    """The page over several runs, each named by its short id and the setting that tells it apart."""
     runs = c.runs
-    names = labels(runs)
+    names = legend_labels(runs)
     title = f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
     parts = [head(f"gankit report: {title}"), f"<h1>{title}</h1>",
              f"<p class='meta'>report written {_e(time.strftime('%Y-%m-%d %H:%M:%S'))}; each run's final value is "
@@ -109,7 +113,7 @@ def render_runs(c: Comparison) -> str:
 def render_groups(c: Comparison, title: str) -> str:
     """The page over groups of runs (a sweep): intervals, the baseline comparison, bands, median grids."""
     parts = [head(f"gankit report: {title}"), f"<h1>{_e(title)}</h1>",
-             f"<p class='meta'>{_e(describe(c.groups, c.keys, c.method))} · report written "
+             f"<p class='meta'>{_e(describe(c.groups, c.keys, c.method, c.metrics))} · report written "
              f"{_e(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>", "<h2>Groups</h2>",
              html_table(*group_table(c.groups, c.metrics, c.method, c.seed), "groups")]
     if c.base is not None:

@@ -2,6 +2,8 @@
 
 - :func:`mean_interval`: the mean of n values with a 95% interval, Student t
   (``mean ± t(0.975, n-1) · s/√n``) or a seeded percentile bootstrap;
+  :func:`interval_method` picks the bootstrap for values that cannot be
+  negative, so their interval never crosses 0;
 - :func:`difference`: the difference of two groups' means, its interval
   (Welch: standard error ``√(s₁²/n₁ + s₂²/n₂)``, Welch–Satterthwaite degrees
   of freedom; or a bootstrap) and Welch's two-sided p-value.
@@ -103,8 +105,8 @@ class Interval:
         return self.low is not None and self.low <= value <= self.high
 
 
-def _bootstrap_means(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    idx = rng.integers(0, len(values), size=(BOOTSTRAP_RESAMPLES, len(values)))
+def _bootstrap_means(values: np.ndarray, rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
+    idx = rng.integers(0, len(values), size=(resamples, len(values)))
     return values[idx].mean(axis=1)
 
 
@@ -114,17 +116,32 @@ def _percentiles(samples: np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def mean_interval(values: list[float], method: str = "t", seed: int = 0) -> Interval:
-    """The mean and its 95% interval: Student t over the values, or a seeded bootstrap."""
+def mean_interval(values: list[float], method: str = "t", seed: int = 0,
+                  resamples: int = BOOTSTRAP_RESAMPLES) -> Interval:
+    """The mean and its 95% interval: Student t over the values, or a seeded percentile bootstrap.
+
+    The bootstrap's interval lies within the values' range, so a quantity
+    that cannot be negative keeps a non-negative interval (:func:`interval_method`).
+    """
     x = np.asarray(values, dtype=np.float64)
     n = len(x)
     mean = float(x.mean()) if n else math.nan
     if n < 2:
         return Interval(mean, None, None, n)
     if method == "bootstrap":
-        return Interval(mean, *_percentiles(_bootstrap_means(x, np.random.default_rng(seed))), n)
+        return Interval(mean, *_percentiles(_bootstrap_means(x, np.random.default_rng(seed), resamples)), n)
     half = t_quantile(0.5 + LEVEL / 2.0, n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n)
+
+
+def interval_method(values: list[float], method: str) -> str:
+    """The interval to use for these values: the bootstrap when none is negative, else ``method``.
+
+    Student t's interval is symmetric, so for 3 values of a non-negative
+    quantity (a loss, FID, SWD) it can reach far below 0, where no value can
+    be; the percentile bootstrap stays within the values.
+    """
+    return "bootstrap" if values and min(values) >= 0 else method
 
 
 @dataclass

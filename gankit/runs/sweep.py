@@ -24,7 +24,7 @@ import yaml
 
 from gankit.core.errors import GankitError, RecipeError
 from gankit.core.paths import fsync_dir
-from gankit.runs.record import SWEEP_FILE, is_run_dir
+from gankit.rundir.record import SWEEP_FILE, is_run_dir
 
 # Statuses a run keeps on --resume: its result is in (diverged: exit 3, the settings' own outcome).
 FINAL = ("finished", "diverged")

@@ -1,16 +1,15 @@
 """Generating images outside the training step: fixed-noise grids, ``gankit sample``, evaluation.
 
-Sampling mode (:func:`sampling_mode`): BatchNorm layers use the batch's own
-statistics, as the tutorial makes its grids, and everything else runs in
-eval mode (a StyleGAN2 generator neither mixes styles nor moves ``w_avg``).
-Every buffer (BatchNorm running statistics, ``w_avg``) is put back afterwards
-and the global random streams are fenced, so how often a run samples never
-changes the run.
+Every image is G's in its sampling mode (:func:`~gankit.sampling.batchnorm.sampling_mode`):
+eval mode (a StyleGAN2 generator neither mixes styles nor moves ``w_avg``),
+BatchNorm as the run's ``sampling.batchnorm`` says (a generator from
+:func:`gankit.load_generator` is already in it). Every buffer is put back
+afterwards and the global random streams are fenced, so how often a run
+samples never changes the run.
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
 import os
@@ -21,43 +20,8 @@ from torch import Tensor, nn
 
 from gankit.core.errors import GankitError
 from gankit.nn.conditional import class_labels, cycle_labels, num_classes
+from gankit.sampling.batchnorm import sampling_mode
 from gankit.sampling.latents import latents
-
-_BATCHNORM = nn.modules.batchnorm._BatchNorm
-
-
-@contextlib.contextmanager
-def preserved_buffers(module: nn.Module):
-    """Restore every buffer (BatchNorm running stats, counters, ``w_avg``) on exit."""
-    saved = [(b, b.detach().clone()) for b in module.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for buf, value in saved:
-                buf.copy_(value)
-
-
-@contextlib.contextmanager
-def sampling_mode(G: nn.Module, seed: int = 0):
-    """G as it samples: eval mode but for BatchNorm on batch statistics; buffers, modes and RNGs restored.
-
-    Randomness inside G (StyleGAN2's noise inputs) draws from the global
-    generators, reseeded with ``seed`` inside the block and restored after it.
-    """
-    modes = [(m, m.training) for m in G.modules()]
-    devices = sorted({p.device.index for p in G.parameters() if p.device.type == "cuda"} - {None})
-    try:
-        G.eval()
-        for m in G.modules():
-            if isinstance(m, _BATCHNORM):
-                m.train()
-        with preserved_buffers(G), torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield G
-    finally:
-        for m, training in modes:
-            m.train(training)
 
 
 def has_own_truncation(G: nn.Module) -> bool:
@@ -70,15 +34,19 @@ def has_own_truncation(G: nn.Module) -> bool:
 
 @torch.no_grad()
 def generate_from(G: nn.Module, z: Tensor, labels: Tensor | None = None, batch_size: int = 256,
-                  truncation: float | None = None, seed: int = 0) -> Tensor:
+                  truncation: float | None = None, seed: int = 0, batchnorm: str | None = None,
+                  standing: dict[str, Tensor] | None = None) -> Tensor:
     """``G(z)`` (or ``G(z, labels)``) in chunks, in :func:`sampling_mode`, without gradients.
 
     ``truncation`` is passed as ``truncation_psi`` to a generator whose forward
     takes it (StyleGAN2's mapping network truncates w toward ``w_avg``).
+    ``batchnorm`` (and ``standing``) set BatchNorm's mode for this call
+    (the trainer's grids); None uses G as it is, the right thing for a
+    generator from :func:`gankit.load_generator`.
     """
     extra = {"truncation_psi": truncation} if truncation is not None and has_own_truncation(G) else {}
     out = []
-    with sampling_mode(G, seed):
+    with sampling_mode(G, seed, batchnorm, standing):
         for i, zc in enumerate(z.split(batch_size)):
             if labels is None:
                 out.append(G(zc, **extra))
@@ -96,6 +64,9 @@ def generate(G: nn.Module, n: int, seed: int = 0, labels: Tensor | int | None = 
     ``labels`` is one int class for all images or ``n`` ints.
     ``truncation`` is G's own truncation trick when it has one (StyleGAN2:
     ψ toward ``w_avg``), else BigGAN's: z entries beyond ±ψ are drawn again.
+    BatchNorm works as G is set up: a generator from :func:`gankit.load_generator`
+    in its run's ``sampling.batchnorm`` mode, any other on running statistics
+    (:func:`~gankit.sampling.batchnorm.prepare_for_sampling` sets another).
     """
     device = next((p.device for p in G.parameters()), torch.device("cpu"))
     own = truncation is not None and has_own_truncation(G)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
 from gankit.core.errors import GankitError
@@ -87,3 +89,44 @@ def create_plugin(name: str, directory: str | Path = ".") -> tuple[Path, list[Pa
         shutil.rmtree(staging, ignore_errors=True)
         raise GankitError(f"cannot write the plugin into '{parent}': {exc.strerror or exc}") from None
     return target, written
+
+
+def _program(path: Path, base: Path, cwd: Path) -> str:
+    """How to call the program at ``path`` from folder ``base``: its bare name when PATH finds this very file
+    (an activated virtual environment); its path from ``base`` when it lies under ``cwd`` (``.venv/bin/gankit``,
+    ``../../.venv/bin/gankit`` after a cd); else its absolute path."""
+    found = shutil.which(path.name)
+    if found and Path(found).resolve() == path.resolve():
+        return path.name
+    path = Path(os.path.abspath(path))
+    if not (path.is_relative_to(cwd) and Path(base).is_relative_to(cwd)):
+        return str(path)
+    return os.path.relpath(path, base)
+
+
+def next_steps(target: Path, cwd: Path | None = None) -> list[str]:
+    """The commands that install, list, train and test the new plugin, for the Python that runs gankit now.
+
+    After the README's plain set-up (``bash scripts/setup.sh``, nothing
+    activated, no pytest) they are ``.venv/bin/...`` commands, and the
+    install asks for the plugin's ``[test]`` extra, which installs pytest.
+    """
+    cwd = (Path.cwd() if cwd is None else cwd).resolve()
+    python = Path(sys.executable)
+    gankit = python.parent / "gankit"
+    target = Path(os.path.abspath(target))
+    plugin = os.path.relpath(target, cwd) if target.is_relative_to(cwd) else str(target)
+
+    def run(program: Path, base: Path) -> str:
+        return _program(program, base, cwd)
+
+    def gk(base: Path) -> str:
+        return run(gankit, base) if gankit.is_file() else f"{run(python, base)} -m gankit"
+
+    return [
+        f"{run(python, cwd)} -m pip install -e {shlex.quote(plugin + '[test]')}"
+        "    # [test]: pytest too, for its tests (offline: add --no-deps --no-build-isolation)",
+        f"{gk(cwd)} plugins",
+        f"cd {shlex.quote(plugin)} && {gk(target)} run recipes/{target.name}_digits.yaml && "
+        f"{run(python, target)} -m pytest",
+    ]

@@ -35,13 +35,14 @@ class Feeder:
         self.loader = make_loader(self.sampler)
         self.epoch = self.batch_in_epoch = 0
 
-    def total_steps(self) -> int:
-        """The run's length in G updates: ``train.steps``, ``train.epochs``, whichever comes first."""
-        t = self.recipe.train
-        limits = [t.steps] if t.steps else []
-        if t.epochs:  # each step (G update) takes train.d_steps batches
-            limits.append(max(1, t.epochs * self.batches_per_epoch // t.d_steps))
-        return min(limits)
+    def close(self) -> None:
+        """Stop the loader's worker processes now: a persistent loader keeps them until it is collected, which
+        in a notebook (the traceback of a stopped run held by the kernel) may be never."""
+        iterator = getattr(self.loader, "_iterator", None)  # torch's DataLoader keeps its persistent iterator here
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+        if getattr(self.loader, "_iterator", None) is not None:
+            self.loader._iterator = None  # the next epoch, if any, starts new workers
 
     def groups(self, more: Callable[[], bool], stopping: Callable[[], bool],
                on_bad: Callable[[list], None]) -> Iterator[list[tuple[torch.Tensor, torch.Tensor | None]]]:

@@ -1,4 +1,9 @@
-"""Training health alerts: signs that a GAN run is failing, with their evidence.
+"""A run's health: alerts that a GAN run is failing, and failures a user can act on.
+
+Failures (out of memory, a full or unwritable disk) become a
+:class:`GankitError` (exit 2, no traceback) that says what to change;
+anything else keeps its traceback: it is a bug somewhere. Non-finite values
+are :mod:`gankit.training.nonfinite`'s.
 
 Four alerts, each configured in the recipe's ``health`` section (``None``
 turns one off):
@@ -21,6 +26,8 @@ again only after the condition has cleared.
 
 from __future__ import annotations
 
+import errno
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +36,29 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gankit.core.errors import GankitError
+
 DIVERSITY_PIXELS = 32  # images are average-pooled to at most this size before distances are taken
+# errno values that mean "this folder cannot take this write"
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO}
+_MEMORY_WORDS = ("can't allocate memory", "out of memory", "size calculation overflowed")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch reports a failed allocation as a RuntimeError (CPU) or OutOfMemoryError (CUDA)."""
+    return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or any(w in str(exc) for w in _MEMORY_WORDS)
+
+
+def memory_error(exc: BaseException, during: str) -> GankitError:
+    text = str(exc).strip()
+    asked = re.search(r"tried to allocate (\d+) bytes", text)
+    what = f"it asked for {int(asked[1]) / 2**30:,.1f} GiB at once" if asked else (text.splitlines() or ["?"])[-1]
+    return GankitError(f"out of memory during {during}: {what}\n    the recipe asks for more memory than there is: "
+                       "reduce data.image_size, data.batch_size, train.num_samples or the networks' width")
+
+
+def disk_error(exc: OSError, where) -> GankitError:
+    return GankitError(f"cannot write to '{where}' ({exc.filename or 'metrics.jsonl'}): {exc.strerror or exc}")
 
 
 @dataclass

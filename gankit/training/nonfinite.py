@@ -1,10 +1,17 @@
-"""Non-finite losses, gradients and weights: found within the step, and named.
+"""The non-finite guard: before each optimizer step, stop or skip an update whose loss or gradient is NaN/inf.
 
-The trainer calls :func:`all_finite` on each player's update before the
-optimizer applies it: one fused ``isfinite`` over the loss statistics and the
-gradient norm (a single host sync, as AMP's GradScaler does before its
-``step``). Only when that fails does :func:`describe` look at each value and
-each parameter, to name them.
+The GAN step calls :class:`Guard` on each player's update before the
+optimizer applies it: :func:`all_finite` is one fused ``isfinite`` over the
+loss statistics and the gradient norm (a single host sync, as AMP's
+GradScaler does before its ``step``). Only when that fails does
+:func:`describe` look at each value and each parameter, to name them.
+
+``health.on_nonfinite: stop`` ends the run (exit code 3) naming the loss
+and the parameters whose gradients went non-finite, keeping the last good
+checkpoint; ``skip`` drops that update with a counted warning
+(:class:`NonFinitePolicy`). Under torchrun every rank decides alike, or
+their weights would part. A run's weights are checked once more before each
+checkpoint (:func:`weights_finite`): a bad state never overwrites a good one.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
+
+from gankit.training.distributed import unwrap
 
 MAX_NAMED = 5  # parameters named in a message; the evidence in metrics.jsonl lists more
 
@@ -106,10 +115,17 @@ def describe(step: int, player: str, values: dict[str, Tensor], module: nn.Modul
 class NonFinitePolicy:
     """``health.on_nonfinite`` applied to findings: skip the update (counted), or stop the run."""
 
-    def __init__(self, cfg, skipped: int = 0):
+    def __init__(self, cfg):
         self.cfg = cfg  # the recipe's HealthSection
-        self.skipped = skipped  # updates skipped over the whole run (kept in checkpoints)
+        self.skipped = 0  # updates skipped over the whole run (kept in checkpoints)
         self.in_a_row = 0
+
+    def state_dict(self) -> dict:
+        return {"skipped_steps": self.skipped}
+
+    def load_state_dict(self, ck: dict) -> None:
+        """From a whole checkpoint: its ``skipped_steps`` sit at the top level."""
+        self.skipped = int(ck.get("skipped_steps", 0))
 
     def step_done(self) -> None:
         self.in_a_row = 0
@@ -137,3 +153,31 @@ def bad_weights(**modules: nn.Module) -> list[str]:
     """``generator.main.0.weight``-style names of non-finite parameters and buffers."""
     return [f"{what}.{name}" for what, m in modules.items() for name, t in _state_tensors(m)
             if not bool(torch.isfinite(t).all())]
+
+
+class Guard:
+    """Called by the GAN step as ``guard(player, values, module)``: apply this update?"""
+
+    def __init__(self, job, reporter):
+        self.job, self.reporter = job, reporter
+
+    def __call__(self, player: str, values: dict[str, torch.Tensor], module: torch.nn.Module) -> bool:
+        job, policy = self.job, self.job.nonfinite
+        if job.world.all(all_finite(values)):
+            return True
+        finding = describe(job.counters.step + 1, player, values, unwrap(module))
+        if policy.skip(finding):
+            self.reporter.event(finding.step, {"event": "skipped_step", **finding.evidence(), "total": policy.skipped},
+                                say=f"warning: {finding.summary()}; update skipped ({policy.skipped} skipped so far)")
+            return False
+        opt = job.players.opt_d if player == "discriminator" else job.players.opt_g
+        self.stop(*policy.stop_reason(finding, opt.param_groups[0]["lr"]), finding.evidence())
+
+    def stop(self, what: str, hint: str, evidence: dict) -> None:
+        """Stop the run on a non-finite state, saying which checkpoint is kept."""
+        job = self.job
+        self.reporter.event(job.counters.step, {"event": "nonfinite", "message": what, **evidence, "action": "stop"})
+        kept = (f"the last good checkpoint (step {job.last_saved_step}) is kept: {job.run_dir / 'checkpoints' / 'last.pt'}"
+                if job.last_saved_step is not None else "no checkpoint was written yet")
+        raise TrainingStopped(f"training stopped, non-finite values at {what}\n    {kept}"
+                              + (f"\n    {hint}" if hint else ""), job.run_dir)

@@ -1,26 +1,39 @@
-"""The two players and what trains them: G, D, their optimizers, loss scalers and G's EMA.
+"""The two players and what trains them: G, D, their optimizers, loss scalers, G's EMA and the schedules.
 
-    players = Players.build(recipe, device)   # after seeding: the models' initialisation draws from it
+    players = Players.build(recipe, device, regularizers)   # after seeding: initialisation draws from it
+    scheduled = Scheduled(recipe, players, gan_step, registry)
+    values = scheduled.apply(images_seen)                    # before each step
 
 Building order matters for exact reproduction: G, then D, then the
 optimizers, each drawing from the seeded global stream as they always have.
+The schedules live here because every value they set belongs to what trains
+the players: a learning rate, an Adam beta, the EMA's half-life, a
+regulariser's or the augmentation's argument.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
-from gankit.nn.conditional import check_pair
-from gankit.training import speed
+from gankit.contracts import HasProbability
 from gankit.core.errors import GankitError
-from gankit.training.checkpoint import CheckpointError, load_optimizer, load_state
+from gankit.nn.conditional import check_pair
+from gankit.recipe.build import build_discriminator, build_generator
+from gankit.recipe.optimizers import build_optimizer
+from gankit.training import speed
 from gankit.training.ema import EMA
-from gankit.training.failures import checked_optimizer
-from gankit.training.parts import build_discriminator, build_generator
+
+
+def checked_optimizer(spec, module: torch.nn.Module, where: str) -> torch.optim.Optimizer:
+    """The recipe's optimizer for ``module``; torch's own argument checks become recipe errors."""
+    try:
+        return build_optimizer(spec, module.parameters())
+    except (ValueError, TypeError) as exc:  # betas in [0, 1), eps >= 0, ...
+        raise GankitError(f"{where}: optimizer '{spec.name}' rejected its arguments: {exc}") from None
 
 
 def lazy_ratio(regularizers, player: str) -> float:
@@ -31,8 +44,7 @@ def lazy_ratio(regularizers, player: str) -> float:
     keeps Adam's step size and moment horizons per image what they would be
     without it (Karras et al. 2020, appendix B).
     """
-    lazy = [r for r in regularizers if getattr(r, "player", "discriminator") == player
-            and getattr(r, "every", 1) > 1 and getattr(r, "adjust_optimizer", True)]
+    lazy = [r for r in regularizers if r.player == player and r.every > 1 and r.adjust_optimizer]
     intervals = {r.every for r in lazy}
     if len(intervals) > 1:
         raise GankitError(f"the {player}'s lazy regularisers run every {sorted(intervals)} updates; give them one "
@@ -86,28 +98,55 @@ class Players:
         """The generator that samples and evaluation use: the EMA when on."""
         return self.ema.module if self.ema is not None else self.G
 
-    def state(self) -> dict[str, Any]:
-        """The players' part of a checkpoint."""
-        return {
-            "generator": self.G.state_dict(),
-            "discriminator": self.D.state_dict(),
-            "optim_g": self.opt_g.state_dict(),
-            "optim_d": self.opt_d.state_dict(),
-            "scaler_g": self.scaler_g.state_dict() if self.scaler_g is not None else None,
-            "scaler_d": self.scaler_d.state_dict() if self.scaler_d is not None else None,
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-        }
 
-    def restore(self, ck: dict[str, Any], where: str) -> None:
-        load_state(self.G, ck["generator"], "generator", where)
-        load_state(self.D, ck["discriminator"], "discriminator", where)
-        load_optimizer(self.opt_g, ck["optim_g"], "generator optimizer", where)
-        load_optimizer(self.opt_d, ck["optim_d"], "discriminator optimizer", where)
-        for key, scaler in (("scaler_g", self.scaler_g), ("scaler_d", self.scaler_d)):
-            if scaler is not None and ck.get(key):  # none in fp32/bf16 or older checkpoints: a fresh fp16 scale
-                try:
-                    scaler.load_state_dict(ck[key])
-                except (KeyError, TypeError, RuntimeError) as exc:
-                    raise CheckpointError(f"checkpoint '{where}' has a malformed {key}: {exc}") from None
-        if self.ema is not None:
-            self.ema.load_state_dict(ck["ema"])
+class Scheduled:
+    """The recipe's schedules, each bound to the object it sets."""
+
+    def __init__(self, recipe, players, gan_step, registry: Callable):
+        self.items = []
+        reg = registry("schedules")
+        for spec in recipe.schedules:
+            schedule = reg.build_from_recipe(spec.name, None, **{k: v for k, v in spec.args.items() if k != "target"})
+            for target in spec.targets:
+                self.items.append((target, schedule, self._setter(target, players, gan_step)))
+
+    @staticmethod
+    def _setter(target: str, players, gan_step) -> Callable[[float], None]:
+        parts = target.split(".")
+        if parts[0] == "optim":
+            player = "generator" if parts[1] == "g" else "discriminator"
+            opt = players.opt_g if player == "generator" else players.opt_d
+            ratio = (players.lazy_ratios or {}).get(player, 1.0)
+            if parts[2] == "lr":
+                def set_lr(v):
+                    for group in opt.param_groups:
+                        group["lr"] = v * ratio
+                return set_lr
+            k = int(parts[3])
+
+            def set_beta(v):
+                for group in opt.param_groups:
+                    betas = list(group["betas"])
+                    betas[k] = v**ratio
+                    group["betas"] = tuple(betas)
+            return set_beta
+        if parts[0] == "regularizers":
+            reg, attr = gan_step.regularizers[int(parts[1])], parts[2]
+            if not hasattr(reg, attr):
+                raise GankitError(f"schedules: regularizer {parts[1]} ({type(reg).__name__}) has no '{attr}' to schedule")
+            return lambda v: setattr(reg, attr, v)
+        if parts[0] == "train":
+            return lambda v: setattr(players.ema, "half_life_images", v * 1000)
+        augment = gan_step.augment
+        if not isinstance(augment, HasProbability):
+            raise GankitError(f"schedules: augment '{type(augment).__name__}' has no probability p to schedule")
+        return lambda v: setattr(augment, "p", v)
+
+    def apply(self, images_seen: int) -> dict[str, float]:
+        """Set every scheduled value for ``images_seen``; returns them (logged as ``schedule/<target>``)."""
+        values = {}
+        for target, schedule, setter in self.items:
+            value = float(schedule(images_seen))
+            setter(value)
+            values[f"schedule/{target}"] = value
+        return values

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from gankit.core.errors import GankitError
-from gankit.training.failures import is_out_of_memory
+from gankit.training.health import is_out_of_memory
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # The torch.compile backend. Internal: the tests set it to a cheap backend ("aot_eager"), since inductor

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from gankit.contracts import Adaptive, HasProbability
 from gankit.nn.conditional import is_conditional, num_classes
 
 # guard(player, values, module) -> apply the update? Called after each backward, before the optimizer
@@ -96,8 +97,8 @@ class GANStep:
         self.seen_by_d = AugmentedD(self.D, self.augment, self.aug_generator) if self.augment is not None else self.D
         regs = {"discriminator": [], "generator": []}
         for reg in self.regularizers:
-            regs[getattr(reg, "player", "discriminator")].append(reg)
-        lazy = lambda r: getattr(r, "every", 1) > 1  # noqa: E731
+            regs[reg.player].append(reg)  # declared by every regulariser (gankit.contracts.Regularizer)
+        lazy = lambda r: r.every > 1  # noqa: E731
         self.d_regs, self.d_lazy = [r for r in regs["discriminator"] if not lazy(r)], [r for r in regs["discriminator"] if lazy(r)]
         self.g_regs = regs["generator"]  # generator regularisers run as their own update (path length)
 
@@ -171,7 +172,7 @@ class GANStep:
             loss_d = loss_d + penalty
         if not self._optimize("discriminator", loss_d, stats, grad_norms):
             return None, fake, fake_labels
-        if hasattr(self.augment, "observe"):  # ADA: p follows D's view of the real batch (every rank's)
+        if isinstance(self.augment, Adaptive):  # ADA: p follows D's view of the real batch (every rank's)
             seen = {k: v for k, v in stats.items() if k == "real_sign"}
             if self.across_ranks is not None:
                 seen = self.across_ranks(seen)
@@ -195,7 +196,7 @@ class GANStep:
         ############################
         self.opt_g.zero_grad(set_to_none=True)
         extra = {}
-        if getattr(self.loss, "needs_real_for_g", False):  # RpGAN pairs each fake with a real image
+        if self.loss.needs_real_for_g:  # RpGAN pairs each fake with a real image
             extra = {"real": real, **({"real_labels": real_labels} if self.labelled_d else {})}
         # The same fakes, now through the freshly updated D and with gradients into G. Under DDP, D's
         # gradients from this pass are not averaged across ranks: the next D update discards them.
@@ -232,7 +233,7 @@ class GANStep:
         if g_stats is None:
             return None
         stats.update(g_stats)
-        if self.augment is not None and hasattr(self.augment, "p"):
+        if isinstance(self.augment, HasProbability):
             stats["aug_p"] = torch.tensor(float(self.augment.p))
         return stats
 

@@ -4,8 +4,10 @@ An evaluation makes one pass per image through each feature extractor
 (:mod:`gankit.eval.engine`); every metric is handed, per batch, the output
 its ``uses`` names:
 
-- ``"features"``: the chosen extractor's features (``eval.feature_extractor``),
-  of the reference and the generated images: FID, KID, PRDC;
+- ``"features"``: an extractor's features of the reference and the generated
+  images: the recipe's ``eval.feature_extractor`` (FID, KID, PRDC), or the one
+  the metric names in ``extractor`` (FD-DINOv2: ``dinov2_vitl14``); metrics
+  reading the same extractor share its one pass;
 - ``"logits"``: Inception's unbiased logits, generated images only: IS;
 - ``"images"``: the uint8 images themselves: SWD (needs no weights).
 
@@ -16,6 +18,11 @@ entry given by bare name, ``recipe_defaults`` maps constructor arguments to
 the older ``eval.*`` keys (``kid_subset_size``), so old recipes keep their
 meaning. A metric whose reference side is expensive to rebuild exposes it
 (:meth:`Metric.real_state`) and the reference cache stores it on disk.
+
+A metric knows itself: :attr:`Metric.higher_is_better` (every eval row
+records it, so ``best.pt``, ``gankit compare`` and wandb's summary need no
+list of names) and :meth:`Metric.provenance` (what measured it, beside the
+numbers).
 """
 
 from __future__ import annotations
@@ -40,15 +47,30 @@ class Value:
     value: float
     std: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    interval: tuple[float, float] | None = None  # 95% bootstrap interval (gankit.eval.bootstrap), when it has one
 
 
 class Metric:
     """Base class of the ``metrics`` registry's entries."""
 
     uses: ClassVar[str] = "features"  # "features", "logits" or "images"
+    extractor: ClassVar[str | None] = None  # feature_extractors entry it reads; None: eval.feature_extractor
+    needs_labels: ClassVar[bool] = False  # update() also takes labels= (the images' classes): per-class metrics
     reads_real: ClassVar[bool] = True  # whether it compares against the reference images (IS does not)
     recipe_defaults: ClassVar[dict[str, str]] = {}  # constructor argument -> legacy eval.* key
+    higher_is_better: ClassVar[bool] = False  # the direction of every value it gives (FID, KID, SWD: lower)
     name: str = "metric"  # the registry name it was built under (set by the engine)
+    device: torch.device | str = "cpu"  # where heavy statistics (bootstrap resamples) run (set by the engine)
+
+    def provenance(self) -> dict[str, Any]:
+        """What measured this metric, recorded in each of its rows (beside its settings and reference set).
+
+        By default the feature extractor its ``uses`` names, as the engine
+        describes it (the chosen extractor for ``"features"``, Inception for
+        ``"logits"``: weights, their hash, input resolution, resize); a
+        metric that reads the images themselves says what it computes on them.
+        """
+        return {}
 
     def update(self, x: Tensor, real: bool) -> None:
         """Take one batch of the output this metric uses (float32 on the CPU; uint8 for images)."""
@@ -69,6 +91,10 @@ class Metric:
     def load_real_state(self, state: dict[str, Tensor]) -> None:
         """Restore the reference side :meth:`real_state` returned."""
         raise NotImplementedError
+
+    def take_real_features(self, features: Tensor) -> None:
+        """After :meth:`load_real_state`, the cached reference features themselves (for a metric that resamples
+        them, e.g. for its interval); by default not needed."""
 
     def identity(self) -> dict[str, Any]:
         """What the cached reference side depends on besides the images and the extractor."""

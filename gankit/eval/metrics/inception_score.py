@@ -20,6 +20,7 @@ class IS(Metric):
 
     uses = "logits"
     reads_real = False
+    higher_is_better = True
     recipe_defaults = {"splits": "is_splits"}
 
     def __init__(self, splits: int = 10):

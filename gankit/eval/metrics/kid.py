@@ -4,15 +4,21 @@ The unbiased MMD² between real and generated features with the cubic
 polynomial kernel k(x, y) = (x·y / d + 1)³, averaged over ``subsets``
 random subsets of ``subset_size`` images of each side; value = mean, std =
 population std over the subsets. The subsets are drawn from a generator
-seeded from ``eval.seed``, never from the training's stream.
+seeded from ``eval.seed``, never from the training's stream. The row's 95%
+interval is a bootstrap of the all-pairs unbiased MMD² (what the subset mean
+estimates) over the features (:mod:`gankit.eval.bootstrap`; ``resamples: 0``
+turns it off).
 """
 
 from __future__ import annotations
+
+import time
 
 import torch
 
 from gankit.core.errors import GankitError
 from gankit.core.registry import component
+from gankit.eval import bootstrap
 from gankit.eval.errors import EvalError
 from gankit.eval.metrics.base import FeatureTap, Metric, Value, implementation, quiet_torchmetrics, seeded
 
@@ -21,12 +27,14 @@ from gankit.eval.metrics.base import FeatureTap, Metric, Value, implementation, 
 class KID(Metric):
     """Kernel Inception Distance: mean and std of MMD² over random subsets; lower is better."""
 
-    recipe_defaults = {"subset_size": "kid_subset_size", "subsets": "kid_subsets"}
+    recipe_defaults = {"subset_size": "kid_subset_size", "subsets": "kid_subsets", "resamples": "bootstrap_resamples"}
 
-    def __init__(self, subset_size: int = 1000, subsets: int = 100):
+    def __init__(self, subset_size: int = 1000, subsets: int = 100, resamples: int = 50):
         if subset_size < 2 or subsets < 1:
             raise GankitError(f"kid: subset_size must be >= 2 and subsets >= 1, got {subset_size} and {subsets}")
-        self.subset_size, self.subsets = subset_size, subsets
+        if resamples < 0 or resamples == 1:
+            raise GankitError(f"kid: resamples must be 0 (no interval) or >= 2, got {resamples}")
+        self.subset_size, self.subsets, self.resamples = subset_size, subsets, resamples
         self._metric = None
 
     def _build(self, d: int):
@@ -58,9 +66,16 @@ class KID(Metric):
         m.subset_size = size
         with seeded(seed, "kid"), quiet_torchmetrics():
             mean, std = m.compute()
+        interval = None
+        if self.resamples:
+            started = time.perf_counter()
+            interval = bootstrap.mmd_interval(torch.cat(m.real_features), torch.cat(m.fake_features), self.resamples,
+                                              seed, self.device)
+            spent = time.perf_counter() - started
+            details.update(bootstrap.details(self.resamples, seed, spent) if interval else {})
         return [Value("kid", float(mean), float(std), {"kid_subset_size": size, "kid_subsets": self.subsets,
                                                        "implementation": implementation("KernelInceptionDistance"),
-                                                       **details})]
+                                                       **details}, interval)]
 
     def reset_fake(self):
         if self._metric is not None:

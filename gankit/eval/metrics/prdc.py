@@ -19,6 +19,7 @@ class PRDC(Metric):
     """Precision, recall, density, coverage with k nearest neighbours (k=5, as the paper)."""
 
     recipe_defaults = {"k": "prdc_k"}
+    higher_is_better = True  # all four: more of the real distribution covered, more realism
 
     def __init__(self, k: int = 5):
         if k < 1:

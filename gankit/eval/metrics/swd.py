@@ -55,3 +55,9 @@ class SWD(Metric):
 
     def reset_fake(self):
         self.fake = []
+
+    def provenance(self):
+        # No network and no weights: its descriptors are 7x7 patches of a Laplacian pyramid, at native resolution.
+        return {"feature_extractor": "laplacian_pyramid_patches", "weights_path": None, "weights_sha256": None,
+                "weights_published": None, "input_resolution": None, "resize": "none (native resolution)",
+                "antialias": None}

@@ -24,6 +24,8 @@ class ConditionalDCGANGenerator(nn.Module):
     and the tutorial's generator maps the (nz + embed_dim)-vector to an image.
     """
 
+    small_args = {"ngf": 8}  # a small, fast instance: what gankit's registry-wide tests build
+
     def __init__(self, nz: int = 100, ngf: int = 64, channels: int = 3, image_size: int = 64,
                  num_classes: int = 10, embed_dim: int = 50):
         super().__init__()
@@ -46,6 +48,8 @@ class ProjectionDCGANDiscriminator(nn.Module):
     φ is the tutorial's D up to its last convolution (ndf·2^blocks x 4 x 4
     features), ψ that last convolution.
     """
+
+    small_args = {"ndf": 8}  # a small, fast instance: what gankit's registry-wide tests build
 
     def __init__(self, ndf: int = 64, channels: int = 3, image_size: int = 64, num_classes: int = 10,
                  spectral_norm: bool = False):

@@ -44,6 +44,8 @@ def dcgan_init(module: nn.Module) -> None:
 class DCGANGenerator(nn.Module):
     """z (N x nz) -> image (N x channels x image_size x image_size) in [-1, 1]."""
 
+    small_args = {"ngf": 8}  # a small, fast instance: what gankit's registry-wide tests build
+
     def __init__(self, nz: int = 100, ngf: int = 64, channels: int = 3, image_size: int = 64):
         super().__init__()
         self.nz = nz
@@ -80,6 +82,8 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     """image (N x channels x image_size x image_size) -> one logit per image (N)."""
+
+    small_args = {"ndf": 8}  # a small, fast instance: what gankit's registry-wide tests build
 
     def __init__(self, ndf: int = 64, channels: int = 3, image_size: int = 64, spectral_norm: bool = False):
         super().__init__()

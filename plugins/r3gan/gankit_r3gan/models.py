@@ -88,6 +88,8 @@ class R3GANGenerator(nn.Module):
         resample_filter: the in-place low-pass taps of the up/downsampling.
     """
 
+    small_args = {"width": 8}  # a small, fast instance: what gankit's registry-wide tests build
+
     output_range = None  # no output nonlinearity, as in the authors' code (see gankit.contracts.Generator)
 
     def __init__(self, nz: int = 64, image_size: int = 32, channels: int = 3, num_classes: int | None = None,
@@ -147,6 +149,8 @@ class R3GANDiscriminator(nn.Module):
     None is the 4x4 stage's width, as the paper's conditional preset; ``fp16_stages`` None is the
     paper's (the up to four highest resolutions except 4x4, the mirror of G's).
     """
+
+    small_args = {"width": 8}  # a small, fast instance: what gankit's registry-wide tests build
 
     def __init__(self, image_size: int = 32, channels: int = 3, num_classes: int | None = None,
                  embed_dim: int | None = None, widths: list[int] | None = None,

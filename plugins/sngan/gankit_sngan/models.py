@@ -52,6 +52,8 @@ def _dense(cin: int, cout: int) -> nn.Linear:
 class SNGANGenerator(nn.Module):
     """z (N x nz) -> image (N x channels x image_size x image_size) in [-1, 1]."""
 
+    small_args = {"width": 8}  # a small, fast instance: what gankit's registry-wide tests build
+
     def __init__(self, nz: int = 128, width: int | None = None, channels: int = 3, image_size: int = 32):
         super().__init__()
         self.nz = nz
@@ -75,6 +77,8 @@ class SNGANGenerator(nn.Module):
 
 class SNGANDiscriminator(nn.Module):
     """image (N x channels x image_size x image_size) -> one logit per image (N)."""
+
+    small_args = {"width": 8}  # a small, fast instance: what gankit's registry-wide tests build
 
     def __init__(self, width: int | None = None, channels: int = 3, image_size: int = 32,
                  spectral_norm: bool = True):

@@ -154,6 +154,8 @@ class StyleGAN2Discriminator(nn.Module):
     Without labels a conditional D scores with the mean of its class projections.
     """
 
+    small_args = {"channel_base": 256, "channel_max": 8}  # a small, fast instance: what gankit's registry-wide tests build
+
     def __init__(self, num_classes: int | None = None, image_size: int = 32, channels: int = 3,
                  architecture: Literal["orig", "skip", "resnet"] = "resnet", channel_base: int = 32768,
                  channel_max: int = 512, num_fp16_res: int = 0, fp16_dtype: Literal["float16", "bfloat16"] = "float16",

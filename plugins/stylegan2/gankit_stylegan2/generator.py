@@ -54,6 +54,8 @@ class StyleGAN2Generator(nn.Module):
             loss's default); the official 'cifar' config uses 0.
     """
 
+    small_args = {"channel_base": 256, "channel_max": 8}  # a small, fast instance: what gankit's registry-wide tests build
+
     output_range = None  # no output nonlinearity, as in the authors' code (see gankit.contracts.Generator)
 
     def __init__(self, nz: int = 512, w_dim: int = 512, num_classes: int | None = None, image_size: int = 32,

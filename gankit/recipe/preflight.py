@@ -15,7 +15,7 @@ import torch
 from gankit.core.errors import GankitError, RecipeError
 from gankit.core.plugins import PluginWarning, get_host
 from gankit.nn.conditional import num_classes
-from gankit.training.parts import build_discriminator, build_generator
+from gankit.recipe.build import build_discriminator, build_generator
 
 N = 2  # images in the trial batch
 

@@ -1,9 +1,11 @@
-"""Checkpoints: written atomically with a checksum, read with ``weights_only=True``.
+"""The checkpoint file: written atomically with a checksum, read with ``weights_only=True``.
 
-A checkpoint holds everything an exact resume needs: G, D, both optimizers,
-the step, epoch and position inside the epoch, every random state (torch,
-CUDA, numpy, Python, the data loader's) and the resolved recipe. Only
-tensors and plain Python values are stored, so loading never runs code.
+What a checkpoint holds is the run state's to say
+(:class:`gankit.training.state.RunState`): everything an exact resume needs,
+as tensors and plain Python values only, so loading never runs code. This
+module knows the file: its wrapper, its checks, and the keys any complete
+checkpoint has (:data:`REQUIRED`), which is all the readers of a run
+(``gankit sample``, ``eval``, ``export``) rely on.
 
 On disk (format 2) the state is serialized once more inside a small wrapper,
 ``{"format", "gankit_version", "sha256", "payload"}``, so that a truncated or
@@ -20,12 +22,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import random
 import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from gankit.core.version import __version__
@@ -40,34 +40,6 @@ REQUIRED = ("run_id", "recipe", "step", "epoch", "batch_in_epoch", "generator", 
 
 class CheckpointWriteError(CheckpointError):
     """A checkpoint could not be written (disk full, unwritable folder); the previous one is intact."""
-
-
-def rng_state(loader_generator: torch.Generator | None = None) -> dict[str, Any]:
-    """Every random stream's state, as tensors and plain values."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    version, internal, gauss = random.getstate()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "python": [version, list(internal), gauss],
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-    if loader_generator is not None:
-        state["loader"] = loader_generator.get_state()
-    return state
-
-
-def set_rng_state(state: dict[str, Any], loader_generator: torch.Generator | None = None) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    if loader_generator is not None and "loader" in state:
-        loader_generator.set_state(state["loader"])
 
 
 # -- writing ------------------------------------------------------------------------

@@ -7,17 +7,13 @@
     run.final("swd"), run.samples[-1], run.checkpoints
 
 Nothing here loads a checkpoint: a run is its ``recipe.yaml`` and
-``metrics.jsonl`` (streamed, never held whole unless asked) plus the names
-of its files, so thousands of runs read in seconds.
-
-The record's schema: ``metrics.jsonl`` rows have a ``kind`` (``train``,
-``eval``, ``event``, ``end``); an eval row is ``metric``, ``value``, ``std``,
-``step`` plus its provenance (every key not in :data:`ROW_KEYS`).
+``metrics.jsonl`` (streamed, never held whole unless asked, see
+:mod:`gankit.rundir.metrics` for its rows) plus the names of its files, so
+thousands of runs read in seconds.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -29,11 +25,8 @@ from typing import Any
 import yaml
 
 from gankit.core.errors import GankitError
+from gankit.rundir.metrics import higher_is_better, iter_metrics, number
 
-# Metrics where larger is better; the rest (fid, kid, swd, ...) are better when smaller.
-HIGHER_IS_BETTER = {"is", "inception_score", "precision", "recall", "density", "coverage"}
-# Keys of an eval row that are not provenance (they change with every evaluation).
-ROW_KEYS = {"kind", "step", "time", "metric", "value", "std", "eval_seconds"}
 # The provenance that must match for two runs' values of a metric to be compared or pooled.
 MATCHING_PROVENANCE = ("feature_extractor", "weights_sha256", "input_resolution", "resize",
                        "num_real", "num_fake", "reference")
@@ -42,38 +35,6 @@ CURVE_KEYS = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_
 # Metrics listed first when choosing a default; the rest follow in the order the runs recorded them.
 PREFERRED_METRICS = ("fid", "is", "kid")
 SWEEP_FILE = "sweep.yaml"
-
-
-def iter_metrics(run_dir: str | Path, kinds: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
-    """The rows of a run's ``metrics.jsonl`` one at a time (a torn or damaged line is skipped)."""
-    wanted = set(kinds) if kinds else None
-    path = Path(run_dir) / "metrics.jsonl"
-    try:
-        f = open(path, encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return
-    with f:
-        for line in f:
-            if wanted is not None and '"kind": "' in line and not any(f'"kind": "{k}"' in line for k in wanted):
-                continue  # a cheap pre-filter, before parsing: the local logger writes `"kind": "..."`
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and (wanted is None or row.get("kind") in wanted):
-                yield row
-
-
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Every row of a run's ``metrics.jsonl`` (a torn last line is ignored)."""
-    return list(iter_metrics(run_dir))
-
-
-def number(value: Any) -> float | None:
-    """A finite float, or None (strings such as "nan", bools, missing)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def is_run_dir(path: Path) -> bool:
@@ -102,7 +63,7 @@ def walk_runs(root: Path) -> list[Path]:
 class Digest:
     """What one streaming pass over metrics.jsonl keeps: curves, eval rows, ends, events."""
 
-    steps: int = 0  # the last train step logged
+    steps: int = 0  # the last train step logged, or the step an interrupted run saved when later
     curves: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)  # CURVE_KEYS -> (steps, values)
     evals: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # metric -> its rows, in file order
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -133,6 +94,8 @@ def digest(rows: Iterable[dict[str, Any]]) -> Digest:
             d.events.append(row)
             if row.get("event") == "resumed":
                 ended = False  # resumed after an end: running again (or killed since)
+            elif row.get("event") == "interrupted" and row.get("step").__class__ is int:
+                d.steps = max(d.steps, row["step"])  # its checkpoint's step, past the last logged row
         elif kind == "end":
             d.status, ended = str(row.get("status")), True
     d.curves = {key: _one_per_step(*curve) for key, curve in curves.items() if curve[0]}
@@ -246,7 +209,11 @@ class RunRecord:
         values = [v for r in self.digest().evals.get(metric, []) if (v := number(r.get("value"))) is not None]
         if not values:
             return None
-        return max(values) if metric.lower() in HIGHER_IS_BETTER else min(values)
+        return max(values) if self.higher_is_better(metric) else min(values)
+
+    def higher_is_better(self, metric: str) -> bool:
+        """The metric's direction, as this run's eval rows recorded it."""
+        return higher_is_better(metric, self.digest().evals.get(metric, []))
 
     def skipped_metrics(self) -> list[dict[str, Any]]:
         """The run's ``metrics_skipped`` events: which metrics, why, and how to fill them in."""
@@ -261,6 +228,11 @@ class RunRecord:
     def samples(self) -> list[Path]:
         """The fixed-noise grids, oldest first."""
         return sorted((self.path / "samples").glob("step_*.png"))
+
+
+def higher_is_better_in(metric: str, runs: Iterable[RunRecord]) -> bool:
+    """Whether larger values of ``metric`` are better, as these runs' eval rows recorded it."""
+    return higher_is_better(metric, (row for run in runs for row in run.digest().evals.get(metric, [])))
 
 
 def read_recipe(path: Path) -> dict[str, Any]:

@@ -1,11 +1,12 @@
-"""The run directory: ``<out_dir>/<name>/<run id>/``.
+"""A run directory's making and keeping: its folders, its lock, its recipe.yaml and its plugin copies.
 
-    recipe.yaml          the resolved recipe, with versions and overrides under `gankit:`
-    metrics.jsonl        one JSON object per logged step (gankit.loggers.local)
-    samples/             fixed-noise grids, step_0000500.png, ...
-    checkpoints/last.pt  the latest checkpoint (best.pt: the best FID so far)
-    plugins/             copies of the recipe's .py plugins: resume, sample, eval and
-                         gankit.load_generator use these, from any working directory
+    run_dir, run_id = create_run_dir(out_dir, name)      # <out_dir>/<name>/<run id>/{samples,checkpoints}
+    lock = RunLock(run_dir).acquire()                     # one process trains a run at a time
+    write_recipe(run_dir, resolved, provenance(...), resume="gankit run --resume RUN")
+    recipe = stored_recipe(checkpoint, path)              # the recipe a run trained with, its plugins loaded
+
+``plugins/`` holds copies of the recipe's ``.py`` plugins: resume, sample,
+eval and ``gankit.load_generator`` use these, from any working directory.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import yaml
 from gankit.core.version import __version__
 from gankit.core.errors import GankitError
 from gankit.core.plugins import get_host
-from gankit.training.distributed import resume_command
 
 
 def new_run_id() -> str:
@@ -114,9 +114,10 @@ def previous_provenance(run_dir: Path) -> dict[str, Any]:
     return info if isinstance(info, dict) else {}
 
 
-def write_recipe(run_dir: Path, resolved: dict[str, Any], info: dict[str, Any]) -> None:
+def write_recipe(run_dir: Path, resolved: dict[str, Any], info: dict[str, Any], resume: str) -> None:
+    """``recipe.yaml``: the resolved recipe and ``info`` under ``gankit:``, headed by the ``resume`` command."""
     text = (
-        f"# Resolved recipe of run {info['run_id']}; resume with: {resume_command(run_dir)}\n"
+        f"# Resolved recipe of run {info['run_id']}; resume with: {resume}\n"
         + yaml.safe_dump({**resolved, "gankit": info}, sort_keys=False, width=100)
     )
     tmp = run_dir / ".recipe.yaml.tmp"
@@ -163,31 +164,6 @@ class RunLock:
             self._file = None
 
 
-def repair_record(run_dir: Path) -> bool:
-    """Cut a torn last line (a run killed mid-write) off ``metrics.jsonl``; True when it had one."""
-    import json
-
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return False
-    data = path.read_bytes()
-    end = len(data)
-    if data.endswith(b"\n"):
-        last_start = data.rfind(b"\n", 0, end - 1) + 1
-        try:
-            json.loads(data[last_start:end])
-            return False
-        except ValueError:
-            end = last_start
-    else:
-        end = data.rfind(b"\n") + 1  # the text after the last newline is a row cut short
-    if end == len(data):
-        return False
-    with open(path, "r+b") as f:
-        f.truncate(end)
-    return True
-
-
 def remove_stale_files(run_dir: Path) -> list[Path]:
     """Temporaries a killed run left behind: ``samples/.*.tmp-<pid>.png`` and ``.recipe.yaml.tmp``."""
     removed = []
@@ -204,3 +180,26 @@ def remove_stale_files(run_dir: Path) -> list[Path]:
             tmp.unlink()
             removed.append(tmp)
     return removed
+
+
+def run_dir_of(ckpt_path: Path) -> Path:
+    """The run directory of a checkpoint file (``RUN/checkpoints/last.pt``)."""
+    return Path(ckpt_path).resolve().parent.parent
+
+
+def stored_recipe(ckpt: dict[str, Any], ckpt_path: Path, overrides: list[str] = ()):
+    """A checkpoint's recipe, validated, its plugins loaded from the run's own copies.
+
+    The run's copies of its ``.py`` plugins are found relative to the run
+    directory, from any working directory; a warning names a plugin whose
+    original file has changed since (the copy is what the run trained with).
+    """
+    import warnings
+
+    from gankit.core.plugins import PluginWarning
+    from gankit.recipe.load import validate
+
+    run_dir = run_dir_of(ckpt_path)
+    for notice in plugin_changes(run_dir, ckpt.get("plugin_files", [])):
+        warnings.warn(notice, PluginWarning, stacklevel=2)
+    return validate(ckpt["recipe"], f"{ckpt_path} (the run's recipe)", list(overrides), base_dir=run_dir)

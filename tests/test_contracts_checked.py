@@ -174,7 +174,9 @@ def test_a_contract_broken_mid_run_stops_it_like_any_clean_stop(tiny, parts, wri
     run_dir = only_run_dir(tiny["out_dir"])
     assert f"the last checkpoint (step 4) is kept: {run_dir / 'checkpoints' / 'last.pt'}" in err
     assert load_checkpoint(run_dir)["step"] == 4
-    assert sorted(p.name for p in (run_dir / "samples").glob("*.png")) == ["step_0000002.png", "step_0000004.png"]
+    # the scheduled grids, and one of the step the run got to (as at any failure), beside its real images
+    assert sorted(p.name for p in (run_dir / "samples").glob("*.png")) == [
+        "real.png", "step_0000002.png", "step_0000004.png", "step_0000005.png"]
     end = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()][-1]
     assert end.get("status") == "failed" and "at training step 6" in json.dumps(end), end
 

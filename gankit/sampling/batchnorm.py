@@ -102,7 +102,7 @@ def estimate_standing(G: nn.Module, batches: int = STANDING_BATCHES, batch_size:
         raise GankitError(f"standing statistics need at least 1 batch of at least 2 latents, got {batches} of "
                           f"{batch_size} (sampling.standing_batches, sampling.standing_batch_size)")
     device = next((p.device for p in G.parameters()), torch.device("cpu"))
-    z = fixed_noise(batches * batch_size, G.nz, seed + _STANDING_SEED_OFFSET)
+    z = fixed_noise(batches * batch_size, G.nz, (seed + _STANDING_SEED_OFFSET) % 2**64)  # torch's seed range
     with preserved_state(G), torch.random.fork_rng(devices=_devices(G)):
         torch.manual_seed(seed)  # noise a generator draws itself
         G.eval()

@@ -90,3 +90,23 @@ class TinyExtractor(nn.Module):
         x = x.float() / 127.5 - 1
         x = torch.nn.functional.adaptive_avg_pool2d(torch.relu(self.conv(x)), 4)
         return self.fc(x.flatten(1))
+
+
+def make_dinov2_weights(path: Path) -> Path:
+    """timm's model.safetensors laid out as published (37 x 37 position grid, LayerScale, no head), with seeded
+    generated values; LayerScale at 0.5 instead of ~1e-5 so that the CLS token depends on the image."""
+    import timm
+    from safetensors.torch import save_file
+
+    from gankit.eval import dinov2
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = timm.create_model(dinov2.TIMM_NAME, pretrained=False, img_size=518, num_classes=0)
+    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    del model
+    for key in state:
+        if key.endswith((".ls1.gamma", ".ls2.gamma")):
+            state[key].fill_(0.5)
+    save_file(state, str(path))
+    return path

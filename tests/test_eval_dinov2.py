@@ -72,24 +72,16 @@ def test_weights_of_another_shape_are_a_clear_error(tmp_path):
 
 @pytest.fixture(scope="session")
 def dinov2_file(tmp_path_factory):
-    """timm's model.safetensors laid out as published (37 x 37 position grid, LayerScale, no head), with seeded
-    generated values; LayerScale at 0.5 instead of ~1e-5 so that the CLS token depends on the image."""
-    import timm
-    from safetensors.torch import save_file
+    """Generated weights of the published file's layout (:func:`eval_fixtures.make_dinov2_weights`)."""
+    from safetensors.torch import load_file
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = timm.create_model(dinov2.TIMM_NAME, pretrained=False, img_size=518, num_classes=0)
-    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-    del model
-    for key in state:
-        if key.endswith((".ls1.gamma", ".ls2.gamma")):
-            state[key].fill_(0.5)
+    from eval_fixtures import make_dinov2_weights
+
+    path = make_dinov2_weights(tmp_path_factory.mktemp("dinov2") / "model.safetensors")
+    state = load_file(str(path))
     shapes = {"pos_embed": (1, 1370, 1024), "cls_token": (1, 1, 1024), "patch_embed.proj.weight": (1024, 3, 14, 14),
               "blocks.23.mlp.fc1.weight": (4096, 1024), "blocks.23.ls2.gamma": (1024,), "norm.bias": (1024,)}
     assert {k: tuple(state[k].shape) for k in shapes} == shapes and "mask_token" not in state
-    path = tmp_path_factory.mktemp("dinov2") / "model.safetensors"
-    save_file(state, str(path))
     return path
 
 

@@ -57,12 +57,17 @@ def inputs(uses: str, quality: str, n: int = 96) -> torch.Tensor:
     return (blobs * 255).round().to(torch.uint8)
 
 
+def classes_of(metric: Metric, n: int = 96) -> dict[str, torch.Tensor]:
+    """The images' classes for a metric that reads them (per-class FID): two classes, alternating."""
+    return {"labels": torch.arange(n) % 2} if metric.needs_labels else {}
+
+
 def measure(name: str, quality: str, metric: Metric | None = None) -> dict[str, float]:
     metric = metric or gankit.registry("metrics").build(name)
     metric.name = name
     if metric.reads_real:
-        metric.update(inputs(metric.uses, "real"), real=True)
-    metric.update(inputs(metric.uses, quality), real=False)
+        metric.update(inputs(metric.uses, "real"), real=True, **classes_of(metric))
+    metric.update(inputs(metric.uses, quality), real=False, **classes_of(metric))
     values = metric.compute(seed=0)
     metric.reset_fake()
     return {v.metric: v.value for v in values}
@@ -100,7 +105,7 @@ def test_the_reference_side_survives_the_cache(name):
     again = gankit.registry("metrics").build(name)
     again.name = name
     again.load_real_state(state)
-    again.update(inputs(again.uses, "good"), real=False)
+    again.update(inputs(again.uses, "good"), real=False, **classes_of(again))
     assert {v.metric: v.value for v in again.compute(seed=0)} == pytest.approx(expected, rel=1e-9)
 
 
@@ -171,12 +176,17 @@ def test_schedule_is_a_function_of_the_images_seen(name):
 # -- feature extractors ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def stand_in_weights(tmp_path_factory):
-    """A weights file for an extractor that asks for one (Inception): generated, never the published file."""
-    from eval_fixtures import make_inception_weights
+    """A weights file for each extractor that asks for one (Inception, DINOv2): generated, never the published."""
+    from eval_fixtures import make_dinov2_weights, make_inception_weights
     from gankit.eval.weights import WeightsFile, sha256_of
 
-    path = make_inception_weights(tmp_path_factory.mktemp("weights") / "inception-test.pth")
-    return WeightsFile(path, sha256_of(path), "test")
+    def made(name: str) -> WeightsFile:
+        folder = tmp_path_factory.mktemp("weights")
+        path = (make_dinov2_weights(folder / "model.safetensors") if name == "dinov2_vitl14"
+                else make_inception_weights(folder / "inception-test.pth"))
+        return WeightsFile(path, sha256_of(path), "test")
+
+    return made
 
 
 @pytest.mark.parametrize("name", EXTRACTORS)
@@ -184,7 +194,7 @@ def test_feature_extractor_gives_one_finite_deterministic_vector_per_image(name,
     from gankit.eval.extractors import build_extractor
 
     reg = gankit.registry("feature_extractors")
-    weights = request.getfixturevalue("stand_in_weights") if accepts(reg.get(name), "weights") else None
+    weights = request.getfixturevalue("stand_in_weights")(name) if accepts(reg.get(name), "weights") else None
     extractor = build_extractor(reg, name, torch.device("cpu"), channels=3, image_size=32, weights=weights)
     images = inputs("images", "good", n=3)
     out = extractor.extract(images)

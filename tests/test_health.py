@@ -159,7 +159,7 @@ def test_fid_regression_alert(tiny, monkeypatch):
         def __init__(self, recipe, device, dataset, **kwargs):
             pass
 
-        def prepare(self):
+        def prepare(self, conditional=False):
             return []
 
         def due(self, step):

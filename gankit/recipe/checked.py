@@ -109,14 +109,14 @@ def raised_at(exc: BaseException) -> str:
     return f"{frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else "inside torch"
 
 
-def _scalar_problem(value: Any, what: str, trial: bool) -> str | None:
+def _scalar_problem(value: Any, what: str, trial: bool, needs_grad: bool = True) -> str | None:
     if not isinstance(value, Tensor):
         return f"{what} is not a tensor"
     if value.dim() != 0:
         return f"{what} is not a scalar (0-d) tensor: reduce it, e.g. with .mean()"
     if not value.is_floating_point():
         return f"{what} is not floating-point"
-    if torch.is_grad_enabled() and not value.requires_grad:
+    if needs_grad and torch.is_grad_enabled() and not value.requires_grad:
         return f"{what} has no gradient (detached, or not computed from D's or G's output)"
     if trial and not bool(torch.isfinite(value)):
         return f"{what} is not finite on a trial batch at initialisation"
@@ -138,16 +138,16 @@ def _stats_problem(stats: Any, trial: bool) -> str | None:
     return None
 
 
-def _problem(out: Any, kind: str, trial: bool) -> str | None:
+def _problem(out: Any, kind: str, trial: bool, needs_grad: bool = True) -> str | None:
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         return "not a pair"
     value, stats = out
     what = "its loss" if kind == "losses" else "its penalty"
     skipped = kind == "regularizers" and value is None
-    return (None if skipped else _scalar_problem(value, what, trial)) or _stats_problem(stats, trial)
+    return (None if skipped else _scalar_problem(value, what, trial, needs_grad)) or _stats_problem(stats, trial)
 
 
-def _checked_call(kind: str, method, args: tuple, kwargs: dict, trial: bool) -> tuple[Any, Any]:
+def _checked_call(kind: str, method, args: tuple, kwargs: dict, trial: bool, needs_grad: bool) -> tuple[Any, Any]:
     owner = getattr(method, "__self__", method)  # the component whose bound method this is
     try:
         out = method(*args, **kwargs)
@@ -158,7 +158,7 @@ def _checked_call(kind: str, method, args: tuple, kwargs: dict, trial: bool) -> 
             raise
         raise ContractError(f"{component(owner, kind)} failed in {source_of(method)} on a trial batch: "
                             f"{type(exc).__name__}: {exc} (at {raised_at(exc)})", kind, type(owner)) from None
-    problem = _problem(out, kind, trial)
+    problem = _problem(out, kind, trial, needs_grad)
     if problem is not None:
         raise ContractError(f"{component(owner, kind)} broke its contract: {source_of(method)} returned "
                             f"{summary(out)}; {problem}. Expected {EXPECTED[kind]}", kind, type(owner),
@@ -166,11 +166,15 @@ def _checked_call(kind: str, method, args: tuple, kwargs: dict, trial: bool) -> 
     return out[0], out[1]
 
 
-def call_loss(method, *args: Any, trial: bool = False, **kwargs: Any) -> tuple[Tensor, dict | None]:
-    """``method(*args, **kwargs)``, a loss's ``d_loss`` or ``g_loss``; a ContractError unless ``(loss, stats)``."""
-    return _checked_call("losses", method, args, kwargs, trial)
+def call_loss(method, *args: Any, trial: bool = False, needs_grad: bool = True,
+              **kwargs: Any) -> tuple[Tensor, dict | None]:
+    """``method(*args, **kwargs)``, a loss's ``d_loss`` or ``g_loss``; a ContractError unless ``(loss, stats)``.
+
+    ``needs_grad``: whether the player being updated has weights to train (a frozen one's loss has no gradient)."""
+    return _checked_call("losses", method, args, kwargs, trial, needs_grad)
 
 
-def call_penalty(method, *args: Any, trial: bool = False, **kwargs: Any) -> tuple[Tensor | None, dict | None]:
+def call_penalty(method, *args: Any, trial: bool = False, needs_grad: bool = True,
+                 **kwargs: Any) -> tuple[Tensor | None, dict | None]:
     """``method(*args, **kwargs)``, a regulariser's ``penalty``; a ContractError unless ``(penalty or None, stats)``."""
-    return _checked_call("regularizers", method, args, kwargs, trial)
+    return _checked_call("regularizers", method, args, kwargs, trial, needs_grad)

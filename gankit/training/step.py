@@ -123,6 +123,7 @@ class GANStep(Updates):
         # The weights each player trains (Freeze-D's frozen layers stay frozen when the player is thawed).
         self._trainable = {"generator": [p for p in self.G.parameters() if p.requires_grad],
                            "discriminator": [p for p in self.D.parameters() if p.requires_grad]}
+        self.trains_g = bool(self._trainable["generator"])  # a frozen G's loss has no gradient: not a broken loss
 
     @classmethod
     def from_recipe(cls, recipe, players, regularizers: list, device: torch.device, world=None,
@@ -297,7 +298,7 @@ class GANStep(Updates):
             # D is frozen and its pass never synchronised: only G's gradients are wanted.
             with self.autocast(), no_sync(self.D):
                 loss_g, stats = call_loss(self.loss.g_loss, self.seen_by_d, fake, trial=self.trial,
-                                           **self._labels(fake_labels=fl), **extra)
+                                          needs_grad=self.trains_g, **self._labels(fake_labels=fl), **extra)
             return loss_g, {"loss_g": loss_g.detach(), **(stats or {})}
 
         with self._frozen("discriminator"):
@@ -311,7 +312,7 @@ class GANStep(Updates):
                     total, reg_stats = None, {}
                     for reg in lazy:
                         penalty, s = call_penalty(reg.penalty, self.G, z_reg[sl], _part(labels, sl), step, probe=probe,
-                                                   trial=self.trial)
+                                                   trial=self.trial, needs_grad=self.trains_g)
                         if penalty is not None:
                             total = penalty if total is None else total + penalty
                             reg_stats.update(s)

@@ -86,17 +86,17 @@ def test_compare_a_sweep_groups_by_its_grid_with_intervals(sweep, tmp_path):
     assert code == 0, err
     assert "4 runs in 2 groups by loss.name" in text
     header = re.split(r"\s{2,}", text.splitlines()[1].strip())
-    assert header[:4] == ["group", "n", "status", "steps"] and "swd↓ 95% CI" in header
+    assert header[:4] == ["group", "n", "status", "steps"] and "swd64↓ 95% CI" in header
     for loss in ("bce", "hinge"):
         row = columns(text, f"loss.name={loss}")
         values = final_values(out, loss)
         iv = mean_interval(values, "bootstrap")  # SWD cannot be negative: a bootstrap interval
         assert row[1] == "2" and row[2] == "2 finished" and row[3] == "20"
-        assert float(row[header.index("swd↓ mean")]) == pytest.approx(np.mean(values), rel=1e-3)
-        low, high = map(float, row[header.index("swd↓ 95% CI")].strip("[]").split(","))
+        assert float(row[header.index("swd64↓ mean")]) == pytest.approx(np.mean(values), rel=1e-3)
+        low, high = map(float, row[header.index("swd64↓ 95% CI")].strip("[]").split(","))
         assert (low, high) == pytest.approx((iv.low, iv.high), rel=1e-3)
-        assert float(row[header.index("swd↓ best")]) == pytest.approx(min(values), rel=1e-3)  # SWD: lower is better
-        assert float(row[header.index("swd↓ worst")]) == pytest.approx(max(values), rel=1e-3)
+        assert float(row[header.index("swd64↓ best")]) == pytest.approx(min(values), rel=1e-3)  # SWD: lower is better
+        assert float(row[header.index("swd64↓ worst")]) == pytest.approx(max(values), rel=1e-3)
     from PIL import Image
 
     with Image.open(tmp_path / "g.png") as im:  # the median run's last grid of each group, side by side
@@ -139,7 +139,7 @@ def test_report_of_a_sweep_renders_in_chromium(sweep, tmp_path):
     page = out / "report.html"
     html = page.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", html) and not re.search(r"https?://", html)
-    assert "Against the baseline loss.name=bce" in html and "Welch" in html and "swd↓ 95% CI" in html
+    assert "Against the baseline loss.name=bce" in html and "Welch" in html and "swd64↓ 95% CI" in html
     assert html.count("class='grid'") == 2  # the last grid of each group's median run
     dom = chromium("--dump-dom", page.resolve().as_uri(), tmp=tmp_path / "profile").stdout
     imgs = re.findall(r"<img [^>]*>", dom)

@@ -99,6 +99,7 @@ def test_resumed_ddp_run_matches_an_uninterrupted_one(ddp_recipe, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     for a, b in zip(rank_states(tmp_path / "whole"), rank_states(tmp_path / "resumed")):
         assert b["step"] == 3
+        assert a["ddp_wrappers_left"] == b["ddp_wrappers_left"] == 0  # the process group went with the run
         assert states_equal(parameters(a), parameters(b))
     # Rank 0's whole state (BatchNorm statistics too) is what both checkpoints hold.
     assert states_equal(load_checkpoint(only_run_dir(tmp_path / "a"))["generator"],

@@ -52,6 +52,7 @@ from gankit.contracts import Adaptive, HasProbability, SharesPass
 from gankit.losses.base import discriminate
 from gankit.nn.conditional import is_conditional, num_classes
 from gankit.recipe.checked import call_loss, call_penalty
+from gankit.training.distributed import World, unwrap, wrap
 from gankit.training.feeding import Latents
 from gankit.training.updates import Guard, Tape, Updates, grad_norm, no_sync  # noqa: F401 (grad_norm: re-exported)
 
@@ -133,7 +134,6 @@ class GANStep(Updates):
         (``world``) G and D train through DDP wrappers. ``latents`` and ``aug_generator`` are the step's
         random sources (default: the global stream)."""
         from gankit.training import speed
-        from gankit.training.distributed import World, wrap
         from gankit.recipe.build import build_augment, build_loss
 
         r, t = recipe, recipe.train
@@ -156,6 +156,12 @@ class GANStep(Updates):
         """The images a step trains D on, this process's (what the images-seen clock counts)."""
         d_batches = batches[:-1] if self.g_takes_batch else batches
         return sum(real.shape[0] for real, _ in d_batches)
+
+    def drop_ddp(self) -> None:
+        """Step G and D themselves from now on, not their DDP wrappers (which hold torchrun's process group)."""
+        self.G, self.D = unwrap(self.G), unwrap(self.D)
+        self.seen_by_d = AugmentedD(self.D, self.augment, self.seen_by_d.source) \
+            if isinstance(self.seen_by_d, AugmentedD) else self.D
 
     # ------------------------------------------------------------------------------------------ the iteration
 

@@ -145,6 +145,7 @@ class Trainer:
                 self.job.feeder.close()  # worker processes end with the run, not when it is collected
                 if self.job.lock is not None:
                     self.job.lock.release()
+                self.job.gan_step.drop_ddp()
                 self.job.world.leave()  # torchrun's process group, once this rank is done
 
     def train_steps(self, steps: int) -> None:

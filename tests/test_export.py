@@ -147,7 +147,7 @@ def test_the_state_dict_file_rebuilds_the_generator(exported):
 
     run_dir, files = exported["dcgan_cond"]
     saved = torch.load(files["state_dict"][0], weights_only=True)
-    assert saved["generator"] == {"name": "dcgan_cond", "nz": 8, "ngf": 8, "num_classes": 10, "embed_dim": 50}
+    assert saved["generator"] == {"name": "dcgan_cond", "nz": 8, "ngf": 8, "num_classes": 10}
     assert saved["data"] == {"image_size": 16, "channels": 1} and saved["num_classes"] == 10
     G = rebuild_generator(files["state_dict"][0])
     z, labels = fixed_noise(6, 8, 1), torch.tensor([0, 1, 2, 7, 8, 9])

@@ -87,13 +87,33 @@ def test_dcgan_discriminator_is_the_tutorials_unless_switched():
     plain = gankit.registry("discriminators").build("dcgan")
     assert count(plain) == 2_765_568 and parametrized(plain) == []
     sn = gankit.registry("discriminators").build("dcgan", spectral_norm=True)
-    # same convolutions, BatchNorm replaced by identities: the tutorial's layer numbering is kept
-    assert count(sn) == 2_765_568 - 2 * (128 + 256 + 512)
+    # same convolutions, each with a bias, BatchNorm (and its shift) replaced by identities: the tutorial's layer
+    # numbering is kept
+    assert count(sn) == 2_765_568 - 2 * (128 + 256 + 512) + (64 + 128 + 256 + 512 + 1)
+    assert all(m.bias is not None for m in sn.modules() if isinstance(m, nn.Conv2d))
+    assert all(m.bias is None for m in plain.modules() if isinstance(m, nn.Conv2d))
     assert [type(m).__name__ for m in sn.main][:4] == ["ParametrizedConv2d", "LeakyReLU", "ParametrizedConv2d",
                                                       "Identity"]
 
 
-def test_conditional_dcgan_keeps_nz_and_the_tutorials_layout():
-    G = gankit.registry("generators").build("dcgan_cond", num_classes=10, embed_dim=50)
-    assert G.nz == 100 and G.net.nz == 150 and G.num_classes == 10
-    assert count(G) == count(gankit.registry("generators").build("dcgan", nz=150)) + 10 * 50
+def test_conditional_dcgan_is_the_tutorials_generator_with_a_batchnorm_per_class():
+    from gankit.nn.class_batchnorm import ClassBatchNorm2d
+
+    G = gankit.registry("generators").build("dcgan_cond", num_classes=10)
+    tutorial = gankit.registry("generators").build("dcgan")
+    assert G.nz == 100 and G.num_classes == 10
+    # the same layers in the same places; each BatchNorm's γ and β become one per class
+    assert [type(m).__name__ for m in G.main] == [
+        "ClassBatchNorm2d" if type(m).__name__ == "BatchNorm2d" else type(m).__name__ for m in tutorial.main]
+    affine = sum(2 * m.num_features for m in tutorial.main if isinstance(m, nn.BatchNorm2d))
+    assert count(G) == count(tutorial) + 9 * affine
+    # z alone enters the first layer: two classes with one z differ only through the BatchNorms' γ_c and β_c
+    norms = [m for m in G.main if isinstance(m, ClassBatchNorm2d)]
+    for m in norms:
+        m.gain.weight.data.copy_(m.gain.weight.data[:1].expand_as(m.gain.weight))
+        m.shift.weight.data.copy_(m.shift.weight.data[:1].expand_as(m.shift.weight))
+    G.eval()
+    z = torch.randn(4, 100)
+    with torch.no_grad():
+        assert torch.equal(G(z, torch.zeros(4, dtype=torch.long)), G(z, torch.full((4,), 7)))
+

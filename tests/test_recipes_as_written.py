@@ -28,7 +28,7 @@ from helpers import REPO, SHARED_DATA, only_run_dir
 pytestmark = pytest.mark.slow  # the slow tier: every shipped recipe, as written, in a subprocess
 
 # Trained in tests/test_learning.py, as written and to a real FID: not trained a second time here.
-TRAINED_BY_LEARNING = {"quickstart", "stylegan2_tiny", "r3gan_tiny", "dcgan_celeba_cpu"}
+TRAINED_BY_LEARNING = {"quickstart", "stylegan2_tiny", "r3gan_tiny", "dcgan_celeba_cpu", "cond_mnist"}
 RECIPES = sorted(p for p in (REPO / "recipes").glob("*.yaml") if p.stem not in TRAINED_BY_LEARNING)
 # Recipes whose paper-scale step (batch 64-512 of 20M-100M-parameter networks) takes a minute on a CPU:
 # they run here one step of a small batch with a small sample grid, their defaults otherwise as written.

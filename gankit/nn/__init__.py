@@ -1,2 +1,2 @@
 """Building blocks that model plugins import: resampling filters, fused bias + activation,
-equalised-learning-rate layers, conditioning helpers, spectral normalisation."""
+equalised-learning-rate layers, conditioning helpers, class-conditional BatchNorm, spectral normalisation."""

@@ -11,7 +11,10 @@ Sigmoid lives in the loss (BCE on logits), which trains identically.
 ``spectral_norm=True`` turns D into SNGAN's "standard CNN" style: every
 convolution spectrally normalised and no BatchNorm (per-batch rescaling would
 undo the Lipschitz bound; the BatchNorm layers become ``nn.Identity`` so the
-layer numbering stays the tutorial's). The default is the tutorial's D.
+layer numbering stays the tutorial's), and every convolution has a bias, as
+the standard CNN's do: without BatchNorm's shift a bias-free D is positively
+homogeneous, D(a·x) = a·D(x) for a > 0, and cannot place its decision
+boundary away from the origin. The default is the tutorial's D.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ def _check_size(image_size: int) -> int:
 
 
 def dcgan_init(module: nn.Module) -> None:
-    """The tutorial's ``weights_init``: conv N(0, 0.02); BatchNorm weight N(1, 0.02), bias 0."""
+    """The tutorial's ``weights_init``: conv N(0, 0.02), any bias 0; BatchNorm weight N(1, 0.02), bias 0."""
     name = type(module).__name__
     if "Conv" in name:
         nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
     elif "BatchNorm" in name:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
@@ -89,23 +94,24 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         blocks = _check_size(image_size)
         norm = (lambda c: nn.Identity()) if spectral_norm else nn.BatchNorm2d
+        bias = spectral_norm  # BatchNorm's shift stands in for a bias; without it the convolutions need their own
         layers: list[nn.Module] = [
             # input is (channels) x image_size x image_size; no BatchNorm on the first layer
-            nn.Conv2d(channels, ndf, 4, 2, 1, bias=False),
+            nn.Conv2d(channels, ndf, 4, 2, 1, bias=bias),
             nn.LeakyReLU(0.2, inplace=True),
             # state size. (ndf) x image_size/2 x image_size/2
         ]
         mult = 1
         for _ in range(blocks):
             layers += [
-                nn.Conv2d(ndf * mult, ndf * mult * 2, 4, 2, 1, bias=False),
+                nn.Conv2d(ndf * mult, ndf * mult * 2, 4, 2, 1, bias=bias),
                 norm(ndf * mult * 2),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             mult *= 2
             # state size. (ndf*mult) x ...: (ndf*2) x 16 x 16, (ndf*4) x 8 x 8, (ndf*8) x 4 x 4 at 64x64
         layers += [
-            nn.Conv2d(ndf * mult, 1, 4, 1, 0, bias=False),
+            nn.Conv2d(ndf * mult, 1, 4, 1, 0, bias=bias),
             # state size. 1 x 1 x 1: a logit (the tutorial's Sigmoid is in the BCE loss)
         ]
         self.main = nn.Sequential(*layers)
